@@ -1,0 +1,80 @@
+-- The factory's tables. Every row is keyed by the build's run_id.
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        VARCHAR PRIMARY KEY,
+    name          VARCHAR NOT NULL,
+    config        JSON NOT NULL,
+    config_hash   VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,          -- running | completed | failed
+    error         VARCHAR,
+    started_at    TIMESTAMP NOT NULL,
+    finished_at   TIMESTAMP,
+    version       VARCHAR                    -- the published dataset version, once pushed
+);
+
+CREATE TABLE IF NOT EXISTS prompts (
+    run_id        VARCHAR NOT NULL,
+    prompt_id     VARCHAR NOT NULL,          -- hash of the normalised prompt text
+    text          VARCHAR NOT NULL,
+    tests         JSON NOT NULL,             -- {"style": "stdio"|"assert", "cases"|"code", ...}
+    reference     VARCHAR,                   -- a reference solution, when the source has one
+    source        VARCHAR NOT NULL,
+    source_row    BIGINT NOT NULL,
+    license       VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, prompt_id)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    run_id        VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    source_row    BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,
+    raw           VARCHAR,
+    PRIMARY KEY (run_id, source, source_row)
+);
+
+CREATE TABLE IF NOT EXISTS generations (
+    run_id          VARCHAR NOT NULL,
+    sample_id       VARCHAR NOT NULL,        -- hash of (prompt_id, mode, sample_index)
+    prompt_id       VARCHAR NOT NULL,
+    mode            VARCHAR NOT NULL,
+    sample_index    INTEGER NOT NULL,
+    status          VARCHAR NOT NULL,        -- ok | failed
+    error           VARCHAR,
+    text            VARCHAR,                 -- <think>\n...\n</think>\n\nanswer
+    spans           JSON,                    -- [{"author", "text", "tokens", "phase"}]
+    teacher_tokens  INTEGER,
+    student_tokens  INTEGER,
+    n_switches      INTEGER,
+    seconds         DOUBLE,
+    PRIMARY KEY (run_id, sample_id)
+);
+
+CREATE TABLE IF NOT EXISTS verdicts (
+    run_id        VARCHAR NOT NULL,
+    sample_id     VARCHAR NOT NULL,
+    verdict       VARCHAR NOT NULL,
+    tests_passed  INTEGER NOT NULL,
+    tests_total   INTEGER NOT NULL,
+    detail        VARCHAR,
+    seconds       DOUBLE,
+    PRIMARY KEY (run_id, sample_id)
+);
+
+CREATE TABLE IF NOT EXISTS curation (
+    run_id        VARCHAR NOT NULL,
+    sample_id     VARCHAR NOT NULL,
+    kept          BOOLEAN NOT NULL,
+    reason        VARCHAR NOT NULL,          -- kept | not-accepted | duplicate | ...
+    twin_id       VARCHAR,                   -- the kept sample a duplicate was dropped for
+    PRIMARY KEY (run_id, sample_id)
+);
+
+CREATE TABLE IF NOT EXISTS releases (
+    run_id        VARCHAR PRIMARY KEY,
+    repo_id       VARCHAR NOT NULL,
+    version       VARCHAR NOT NULL,
+    location      VARCHAR NOT NULL,
+    commit_sha    VARCHAR NOT NULL,
+    n_rows        INTEGER NOT NULL,
+    created_at    TIMESTAMP NOT NULL
+);

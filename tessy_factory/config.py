@@ -1,0 +1,216 @@
+"""The build configuration: one pydantic model, read from YAML, also the flow's parameter.
+
+Because the flow takes `BuildConfig` as its parameter, the Prefect UI renders it as a form,
+and the same validation runs for `tessy build`, the UI and deployments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tessy_factory.miniature.styles import STUDENT_PHRASES
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is unusable; the message names the field and the problem."""
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DemoSource(Strict):
+    """The demo problem family shipped with the factory (held-out instances)."""
+
+    kind: Literal["demo"] = "demo"
+    count: int = Field(24, ge=1, le=10_000, description="Number of demo problems to draw.")
+    seed: int = Field(2026, description="Seed of the drawn instances.")
+
+
+class FileSource(Strict):
+    """Prompts from a JSONL or Parquet file with `text` and `tests` columns."""
+
+    kind: Literal["jsonl", "parquet"]
+    path: str = Field(description="Path of the file.")
+    license: str = Field("unknown", description="License recorded on every prompt of the file.")
+    limit: int | None = Field(None, ge=1, description="Read at most this many rows.")
+
+
+class HFSource(Strict):
+    """Prompts from a Hugging Face dataset (Hub id or local path) via `datasets`."""
+
+    kind: Literal["hf"] = "hf"
+    dataset: str = Field(description="Hub id or local directory of the dataset.")
+    split: str = "train"
+    subset: str | None = None
+    text_field: str = "text"
+    tests_field: str = "tests"
+    license: str = "unknown"
+    limit: int | None = Field(None, ge=1)
+
+
+class SQLSource(Strict):
+    """Prompts from a DuckDB SQL query returning `text` and `tests` columns."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    query: str = Field(description="SQL run in a fresh in-memory DuckDB connection.")
+    license: str = "unknown"
+    limit: int | None = Field(None, ge=1)
+
+
+PromptSource = Annotated[
+    DemoSource | FileSource | HFSource | SQLSource, Field(discriminator="kind")
+]
+
+
+class ModelConfig(Strict):
+    """A generating model: a local directory, a Hub id, or `miniature:teacher|student`."""
+
+    model: str = Field(
+        description="Hub id, local directory, or miniature:teacher / miniature:student."
+    )
+    chunk_tokens: int = Field(10, ge=1, le=512, description="Tokens generated per turn (k).")
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_context_tokens: int = Field(4096, ge=64, description="The model's context window.")
+
+
+class PredictorConfig(Strict):
+    """A boundary predictor: a token classifier with 2 labels (0 capability, 1 style)."""
+
+    model: str = Field(
+        description="Hub id, local directory, or miniature:teacher / miniature:student."
+    )
+    context_tokens: int = Field(200, ge=0, description="Tokens of context shown with the chunk.")
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Style probability for a style label."
+    )
+
+
+class GenerationMode(StrEnum):
+    TESSY = "tessy"
+    TEACHER_ONLY = "teacher-only"
+    STUDENT_ONLY = "student-only"
+
+
+class GenerationConfig(Strict):
+    """How samples are generated."""
+
+    modes: list[GenerationMode] = Field(
+        default_factory=lambda: [GenerationMode.TESSY],
+        min_length=1,
+        description="Modes to run over the same prompts.",
+    )
+    samples_per_prompt: int = Field(1, ge=1, le=64)
+    max_total_tokens: int = Field(1024, ge=16, description="Cap on generated tokens per sample.")
+    answer_max_tokens: int = Field(384, ge=1, description="Cap on the final answer's tokens.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _modes_unique(self) -> GenerationConfig:
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError("modes must not repeat")
+        return self
+
+
+class VerificationConfig(Strict):
+    """Limits for running generated programs against tests."""
+
+    time_limit_s: float = Field(2.0, gt=0, le=600, description="Wall time per test case.")
+    memory_mb: int = Field(512, ge=16, description="Address-space limit per program.")
+    output_limit_bytes: int = Field(1_000_000, ge=1024)
+    workers: int = Field(0, ge=0, description="Parallel programs; 0 means one per CPU core.")
+
+
+class CurationConfig(Strict):
+    """Dedup and the quality gate."""
+
+    require_accepted: bool = Field(True, description="Publish only samples that passed all tests.")
+    min_answer_chars: int = Field(1, ge=0)
+    max_total_tokens: int = Field(4096, ge=1, description="Quality gate: upper bound on n_tokens.")
+    min_rows_to_publish: int = Field(1, ge=0, description="Gate: fewer kept rows fail the build.")
+
+
+class PublishConfig(Strict):
+    """Where the dataset version goes."""
+
+    target: Literal["local", "hub"] = "local"
+    repo_id: str = Field("tessy/demo", pattern=r"^[\w.-]+/[\w.-]+$")
+    private: bool = True
+    token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hub token.")
+
+
+class ReportConfig(Strict):
+    """What the build report measures."""
+
+    style_phrases: list[str] = Field(
+        default_factory=lambda: list(STUDENT_PHRASES),
+        description="The student's style phrases, counted per sample in the report.",
+    )
+
+
+class BuildConfig(Strict):
+    """Everything one dataset build needs."""
+
+    name: str = Field("demo", pattern=r"^[\w.-]+$", description="Name of the build.")
+    home: str | None = Field(None, description="Factory home; default $TESSY_HOME or ./.tessy.")
+    sources: list[PromptSource] = Field(default_factory=lambda: [DemoSource()], min_length=1)
+    teacher: ModelConfig = Field(
+        default_factory=lambda: ModelConfig(model="miniature:teacher", chunk_tokens=10)
+    )
+    student: ModelConfig = Field(
+        default_factory=lambda: ModelConfig(model="miniature:student", chunk_tokens=5)
+    )
+    teacher_predictor: PredictorConfig = Field(
+        default_factory=lambda: PredictorConfig(model="miniature:teacher")
+    )
+    student_predictor: PredictorConfig = Field(
+        default_factory=lambda: PredictorConfig(model="miniature:student")
+    )
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    curation: CurationConfig = Field(default_factory=CurationConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that shapes the data (the home is left out)."""
+        payload = self.model_dump(mode="json", exclude={"home"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> BuildConfig:
+    """Read a YAML build config; errors name the file, the field and the problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    try:
+        return BuildConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_errors(exc)}") from exc
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Render pydantic errors as `field.path: problem` lines."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{field}: {error['msg']}")
+    return "invalid config\n  " + "\n  ".join(lines)

@@ -1,0 +1,46 @@
+"""The factory home: one directory that holds a factory's database, hub, models and reports."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "TESSY_HOME"
+DEFAULT_HOME = ".tessy"
+
+
+@dataclass(frozen=True)
+class FactoryHome:
+    """Paths inside a factory home; creating one makes its directories."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | Path | None = None) -> FactoryHome:
+        """Pick the home: an explicit path, else $TESSY_HOME, else ./.tessy."""
+        chosen = explicit or os.environ.get(HOME_ENV) or DEFAULT_HOME
+        home = cls(Path(chosen).expanduser().resolve())
+        for path in (home.root, home.hub, home.models, home.reports, home.scratch):
+            path.mkdir(parents=True, exist_ok=True)
+        return home
+
+    @property
+    def database(self) -> Path:
+        return self.root / "factory.duckdb"
+
+    @property
+    def hub(self) -> Path:
+        return self.root / "hub"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / "scratch"
