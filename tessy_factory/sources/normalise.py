@@ -1,0 +1,180 @@
+"""Turn one raw source row into a normalised prompt, or into a rejection with a reason.
+
+Pure functions, no database: the text is normalised (Unicode NFC, LF line ends, no trailing
+spaces, no leading/trailing blank lines) and hashed into `prompt_id`, so the same problem
+gets the same id whatever file or platform it came from. Tests are validated strictly and
+rewritten into one canonical shape per style:
+
+    {"style": "stdio", "cases": [{"input": str, "output": str}, ...]}
+    {"style": "assert", "entry_point": str, "code": str}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from tessy_factory.sources.readers import RawRow
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A row of the `prompts` table (without the run id)."""
+
+    prompt_id: str
+    text: str
+    tests: dict[str, Any]
+    reference: str | None
+    source: str
+    source_row: int
+    license: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row of the `quarantine` table (without the run id)."""
+
+    source: str
+    source_row: int
+    reason: str
+    raw: str | None
+
+
+class InvalidTestsError(ValueError):
+    """The tests of a row do not have an accepted shape; the message says what is wrong."""
+
+
+class _RowProblem(ValueError):
+    """Why a row cannot become a prompt; becomes the quarantine reason."""
+
+
+def normalise_text(text: str) -> str:
+    """Canonical form of a prompt text, the input of `prompt_id`."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+def prompt_id(normalised_text: str) -> str:
+    """First 16 hex digits of the SHA-256 of the normalised text."""
+    return hashlib.sha256(normalised_text.encode("utf-8")).hexdigest()[:16]
+
+
+def normalise_tests(value: Any) -> dict[str, Any]:
+    """Validate tests given as a JSON string, a dict or a bare list of stdio cases."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidTestsError(f"not valid JSON: {exc}") from exc
+    if isinstance(value, list):
+        value = {"style": "stdio", "cases": value}
+    if not isinstance(value, dict):
+        raise InvalidTestsError(f"expected an object or a list of cases, got {_type_name(value)}")
+    value = _present(value)
+    style = value.get("style")
+    if style == "stdio":
+        return _stdio_tests(value)
+    if style == "assert":
+        return _assert_tests(value)
+    if style is None:
+        raise InvalidTestsError("no 'style'")
+    raise InvalidTestsError(f"unknown style {style!r}")
+
+
+def _stdio_tests(value: dict[str, Any]) -> dict[str, Any]:
+    _reject_extra_keys(value, {"style", "cases"})
+    cases = value.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise InvalidTestsError("stdio tests need a non-empty list 'cases'")
+    return {"style": "stdio", "cases": [_stdio_case(n, case) for n, case in enumerate(cases, 1)]}
+
+
+def _stdio_case(number: int, case: Any) -> dict[str, str]:
+    if not isinstance(case, dict):
+        raise InvalidTestsError(f"case {number} is not an object (got {_type_name(case)})")
+    case = _present(case)
+    for key in ("input", "output"):
+        if key not in case:
+            raise InvalidTestsError(f"case {number} has no {key!r}")
+        if not isinstance(case[key], str):
+            raise InvalidTestsError(
+                f"case {number} {key!r} is not a string (got {_type_name(case[key])})"
+            )
+    extra = sorted(set(case) - {"input", "output"})
+    if extra:
+        raise InvalidTestsError(f"case {number} has unexpected keys {extra}")
+    return {"input": case["input"], "output": case["output"]}
+
+
+def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
+    _reject_extra_keys(value, {"style", "entry_point", "code"})
+    entry_point = value.get("entry_point")
+    if not isinstance(entry_point, str) or not entry_point.isidentifier():
+        raise InvalidTestsError(f"entry_point must be a Python identifier, got {entry_point!r}")
+    if keyword.iskeyword(entry_point):
+        raise InvalidTestsError(f"entry_point {entry_point!r} is a Python keyword")
+    code = value.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidTestsError("assert tests need non-empty 'code'")
+    return {"style": "assert", "entry_point": entry_point, "code": code}
+
+
+def _reject_extra_keys(value: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(value) - allowed)
+    if extra:
+        raise InvalidTestsError(f"unexpected keys {extra}")
+
+
+def _present(value: dict[str, Any]) -> dict[str, Any]:
+    # Columnar sources (Parquet, Arrow-backed datasets, DuckDB structs) store one struct type
+    # for the whole column and fill the keys a row lacks with null: null means absent.
+    return {key: item for key, item in value.items() if item is not None}
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def normalise(raw: RawRow, license: str) -> Prompt | Rejected:
+    """A prompt ready for the `prompts` table, or the reason the row is quarantined."""
+    try:
+        return _prompt(raw, license)
+    except _RowProblem as exc:
+        return reject(raw, str(exc))
+
+
+def reject(raw: RawRow, problem: str) -> Rejected:
+    """A quarantine row for `raw`, its reason prefixed with where the row is (line or row)."""
+    text = raw.raw
+    if text is None and raw.fields is not None:
+        text = json.dumps(raw.fields, ensure_ascii=False, default=str)
+    return Rejected(raw.source, raw.row, f"{raw.where}: {problem}", text)
+
+
+def _prompt(raw: RawRow, license: str) -> Prompt:
+    if raw.problem is not None:
+        raise _RowProblem(raw.problem)
+    fields = raw.fields or {}
+    text = fields.get("text")
+    if text is None:
+        raise _RowProblem("missing text")
+    if not isinstance(text, str):
+        raise _RowProblem(f"text is not a string (got {_type_name(text)})")
+    text = normalise_text(text)
+    if not text:
+        raise _RowProblem("text is empty")
+    if fields.get("tests") is None:
+        raise _RowProblem("missing tests")
+    try:
+        tests = normalise_tests(fields["tests"])
+    except InvalidTestsError as exc:
+        raise _RowProblem(f"tests: {exc}") from exc
+    reference = fields.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise _RowProblem(f"reference is not a string (got {_type_name(reference)})")
+    return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, license)

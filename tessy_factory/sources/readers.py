@@ -1,0 +1,233 @@
+"""Read raw rows from each kind of prompt source, one small reader per kind.
+
+A reader yields every row it finds, good or bad: a row that cannot be decoded carries its
+problem instead of fields, so one broken line is quarantined without losing the rest. A
+source that cannot be read at all (missing file, unloadable dataset, failing query) raises
+`SourceError` naming the source and the cause. Relative paths resolve against `base_dir`,
+the directory of the build config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+import datasets
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tessy_factory.config import DemoSource, FileSource, HFSource, SQLSource
+from tessy_factory.db import sql
+from tessy_factory.demo.problems import build_problems
+
+Source = DemoSource | FileSource | HFSource | SQLSource
+
+DEMO_LICENSE = "Apache-2.0"
+REQUIRED_COLUMNS = ("text", "tests")
+# The columns a prompt is built from; any other column of a source is ignored.
+PROMPT_COLUMNS = (*REQUIRED_COLUMNS, "reference")
+FETCH_ROWS = 2048
+HF_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class SourceError(RuntimeError):
+    """A prompt source cannot be read at all; the message names the source and the cause."""
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One row as read from a source: its fields, or the problem that kept it from being read.
+
+    `row` is the 0-based index of the row in its source; `where` says the same for people
+    ("line 8" in a JSONL file, "row 7" elsewhere). `raw` is the row's original text, if any.
+    """
+
+    source: str
+    row: int
+    where: str
+    fields: dict[str, Any] | None = None
+    problem: str | None = None
+    raw: str | None = None
+
+
+def read_rows(source: Source, base_dir: Path) -> Iterator[RawRow]:
+    """Every row of `source`, in order, bad ones included."""
+    return _READERS[source.kind](source, base_dir)
+
+
+def source_label(source: Source) -> str:
+    """The readable name recorded as `source` on every prompt of this source."""
+    match source.kind:
+        case "demo":
+            return "demo"
+        case "jsonl" | "parquet":
+            return f"{source.kind}:{source.path}"
+        case "hf":
+            subset = f":{source.subset}" if source.subset else ""
+            return f"hf:{source.dataset}{subset}:{source.split}"
+        case "duckdb":
+            # Several queries may feed one build; the hash keeps their labels apart.
+            return f"duckdb:{hashlib.sha256(source.query.encode()).hexdigest()[:8]}"
+    raise ValueError(f"unknown source kind {source.kind!r}")
+
+
+def source_license(source: Source) -> str:
+    """The license recorded on every prompt of this source."""
+    return DEMO_LICENSE if source.kind == "demo" else source.license
+
+
+def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
+    label = source_label(source)
+    for index, problem in enumerate(build_problems(source.count, source.seed)):
+        cases = [{"input": stdin, "output": stdout} for stdin, stdout in problem.cases]
+        fields = {
+            "text": problem.text,
+            "tests": {"style": "stdio", "cases": cases},
+            "reference": problem.reference,
+        }
+        yield RawRow(label, index, f"row {index}", fields)
+
+
+def _read_jsonl(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
+    label = source_label(source)
+    path = _existing_file(base_dir, source.path, label)
+    with path.open("rb") as file:
+        lines = ((index, line) for index, line in enumerate(file) if line.strip())
+        for index, line in islice(lines, source.limit):
+            yield _jsonl_row(label, index, line)
+
+
+def _jsonl_row(label: str, index: int, line: bytes) -> RawRow:
+    where = f"line {index + 1}"
+    try:
+        # A byte-order mark may open the file; it is not part of the first record.
+        text = line.decode("utf-8-sig" if index == 0 else "utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        shown = line.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        return RawRow(
+            label, index, where, problem=f"not valid UTF-8 at byte {exc.start}", raw=shown
+        )
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RawRow(label, index, where, problem=f"not valid JSON: {exc}", raw=text)
+    if not isinstance(value, dict):
+        problem = f"expected a JSON object, got {type(value).__name__}"
+        return RawRow(label, index, where, problem=problem, raw=text)
+    return RawRow(label, index, where, fields=value, raw=text)
+
+
+def _read_parquet(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
+    label = source_label(source)
+    path = _existing_file(base_dir, source.path, label)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{label}: cannot read Parquet file {path}: {exc}") from exc
+    names = parquet.schema_arrow.names
+    _require_columns(label, names)
+    columns = [name for name in PROMPT_COLUMNS if name in names]
+    batches = parquet.iter_batches(batch_size=FETCH_ROWS, columns=columns)
+    rows = chain.from_iterable(batch.to_pylist() for batch in batches)
+    yield from _numbered(label, rows, source.limit)
+
+
+def _read_hf(source: HFSource, base_dir: Path) -> Iterator[RawRow]:
+    label = source_label(source)
+    dataset = _load_hf_dataset(source, base_dir, label)
+    fields_by_column = {
+        source.text_field: "text",
+        source.tests_field: "tests",
+        "reference": "reference",
+    }
+    _require_columns(label, dataset.column_names, (source.text_field, source.tests_field))
+    dataset = dataset.select_columns([c for c in fields_by_column if c in dataset.column_names])
+    rows = ({fields_by_column[column]: value for column, value in row.items()} for row in dataset)
+    yield from _numbered(label, rows, source.limit)
+
+
+def _load_hf_dataset(source: HFSource, base_dir: Path, label: str) -> datasets.Dataset:
+    local = _resolve(base_dir, source.dataset)
+    if local.is_file() and local.suffix not in HF_BUILDERS:
+        raise SourceError(f"{label}: cannot load {local}: use one of {', '.join(HF_BUILDERS)}")
+    try:
+        if (local / "state.json").is_file() or (local / "dataset_dict.json").is_file():
+            saved = datasets.load_from_disk(str(local))
+            return saved[source.split] if isinstance(saved, datasets.DatasetDict) else saved
+        if local.is_file():
+            files = {source.split: str(local)}
+            return datasets.load_dataset(
+                HF_BUILDERS[local.suffix], data_files=files, split=source.split
+            )
+        name = str(local) if local.is_dir() else source.dataset
+        return datasets.load_dataset(name, source.subset, split=source.split)
+    except Exception as exc:
+        # `datasets` raises many unrelated types (OSError, ValueError, KeyError, its own);
+        # for a build they all mean the same thing: this source cannot be read.
+        raise SourceError(f"{label}: cannot load dataset {source.dataset!r}: {exc}") from exc
+
+
+def _read_duckdb(source: SQLSource, base_dir: Path) -> Iterator[RawRow]:
+    label = source_label(source)
+    with duckdb.connect() as con:
+        try:
+            # Relative file names in the query resolve against the config's directory.
+            con.execute(sql("source_search_path"), [str(base_dir)])
+            result = con.execute(source.query)
+        except duckdb.Error as exc:
+            raise SourceError(f"{label}: query failed: {exc}") from exc
+        if result.description is None:
+            raise SourceError(f"{label}: the query returns no result set")
+        names = [column[0] for column in result.description]
+        _require_columns(label, names)
+        batches = iter(lambda: result.fetchmany(FETCH_ROWS), [])
+        rows = (
+            {
+                name: value
+                for name, value in zip(names, values, strict=True)
+                if name in PROMPT_COLUMNS
+            }
+            for values in chain.from_iterable(batches)
+        )
+        yield from _numbered(label, rows, source.limit)
+
+
+def _numbered(label: str, rows: Iterable[dict[str, Any]], limit: int | None) -> Iterator[RawRow]:
+    for index, fields in enumerate(islice(rows, limit)):
+        yield RawRow(label, index, f"row {index}", fields)
+
+
+def _resolve(base_dir: Path, path: str) -> Path:
+    return (base_dir / Path(path).expanduser()).resolve()
+
+
+def _existing_file(base_dir: Path, path: str, label: str) -> Path:
+    resolved = _resolve(base_dir, path)
+    if not resolved.is_file():
+        raise SourceError(f"{label}: no such file {resolved}")
+    return resolved
+
+
+def _require_columns(
+    label: str, names: list[str], required: Iterable[str] = REQUIRED_COLUMNS
+) -> None:
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise SourceError(
+            f"{label}: no column named {', '.join(missing)} (it has: {', '.join(names)})"
+        )
+
+
+_READERS: dict[str, Callable[[Any, Path], Iterator[RawRow]]] = {
+    "demo": _read_demo,
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "hf": _read_hf,
+    "duckdb": _read_duckdb,
+}
