@@ -1,0 +1,44 @@
+-- One keep/drop decision per generation of a run, with the reason, in the order checked:
+-- a failed generation, no verdict, a verdict other than accepted (when required), an exact
+-- duplicate of a keepable sample with a smaller sample_id (its twin), else kept.
+-- Exact means the same md5 of the text lower-cased, with whitespace runs collapsed, trimmed.
+INSERT INTO curation (run_id, sample_id, kept, reason, twin_id)
+WITH judged AS (
+    SELECT
+        g.sample_id,
+        CASE
+            WHEN g.status <> 'ok' THEN 'generation-failed'
+            WHEN v.sample_id IS NULL THEN 'not-verified'
+            WHEN $require_accepted AND v.verdict <> 'accepted' THEN 'not-accepted'
+        END AS dropped_for,
+        md5(trim(regexp_replace(lower(g.text), '\s+', ' ', 'g'))) AS text_hash
+    FROM generations AS g
+    LEFT JOIN verdicts AS v ON v.run_id = g.run_id AND v.sample_id = g.sample_id
+    WHERE g.run_id = $run_id
+),
+twinned AS (
+    SELECT
+        sample_id,
+        dropped_for,
+        -- Only keepable samples compete: a dropped sample never makes a keepable one a copy.
+        min(sample_id) FILTER (WHERE dropped_for IS NULL)
+            OVER (PARTITION BY text_hash) AS first_keepable
+    FROM judged
+),
+decided AS (
+    SELECT
+        sample_id,
+        first_keepable,
+        coalesce(
+            dropped_for,
+            CASE WHEN sample_id = first_keepable THEN 'kept' ELSE 'duplicate' END
+        ) AS reason
+    FROM twinned
+)
+SELECT
+    $run_id,
+    sample_id,
+    reason = 'kept',
+    reason,
+    CASE WHEN reason = 'duplicate' THEN first_keepable END
+FROM decided;

@@ -1,0 +1,32 @@
+-- The drop funnel of a run: how many rows each stage received or let through.
+WITH
+    prompt_rows AS (SELECT count(*) AS n FROM prompts WHERE run_id = $run_id),
+    quarantine_rows AS (SELECT count(*) AS n FROM quarantine WHERE run_id = $run_id),
+    generation_rows AS (
+        SELECT
+            count(*) FILTER (WHERE status = 'ok') AS ok,
+            count(*) FILTER (WHERE status <> 'ok') AS failed
+        FROM generations
+        WHERE run_id = $run_id
+    ),
+    verdict_rows AS (
+        SELECT count(*) FILTER (WHERE verdict = 'accepted') AS accepted
+        FROM verdicts
+        WHERE run_id = $run_id
+    ),
+    curation_rows AS (
+        SELECT
+            count(*) FILTER (WHERE reason = 'duplicate') AS duplicate,
+            count(*) FILTER (WHERE kept) AS kept
+        FROM curation
+        WHERE run_id = $run_id
+    )
+SELECT
+    prompt_rows.n + quarantine_rows.n AS prompts_in,
+    quarantine_rows.n AS quarantined,
+    generation_rows.ok AS generated,
+    generation_rows.failed AS failed,
+    verdict_rows.accepted AS verified,
+    curation_rows.duplicate AS deduped,
+    curation_rows.kept AS published
+FROM prompt_rows, quarantine_rows, generation_rows, verdict_rows, curation_rows;
