@@ -1,0 +1,233 @@
+"""Publishing: versions on a real local git hub read back with `datasets`; card; Hub errors."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import traceback
+from pathlib import Path
+
+import datasets
+import huggingface_hub
+import pandas as pd
+import pytest
+import yaml
+
+from tessy_factory.publish.card import render_card
+from tessy_factory.publish.hub import PublishError, publish_hub
+from tessy_factory.publish.local_hub import (
+    checkout_version,
+    existing_versions,
+    publish_local,
+    repo_path,
+    version_of_run,
+)
+from tessy_factory.publish.version import DATA_FILE, next_version
+
+REPO_ID = "tessy/demo"
+V1 = "v2026.11.27-1"
+V2 = "v2026.11.27-2"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network, no user caches, no user git identity."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Both libraries read the offline switch when first imported, so set it where they look.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    empty_config = tmp_path / "empty.gitconfig"
+    empty_config.touch()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty_config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_rows(n: int, run_id: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "id": f"{run_id}-{i}",
+                "messages": [
+                    {"role": "user", "content": f"Add {i} and 1."},
+                    {"role": "assistant", "content": f"<think>\n{i}+1\n</think>\n\n{i + 1}"},
+                ],
+                "prompt_id": f"p{i}",
+                "source": "demo",
+                "license": "apache-2.0",
+                "mode": "tessy",
+                "teacher_model": "miniature:teacher",
+                "student_model": "miniature:student",
+                "teacher_token_share": 0.25 + i / 100,
+                "n_switches": i,
+                "n_tokens": 40 + i,
+                "verdict": "accepted",
+                "tests_passed": 3,
+                "tests_total": 3,
+                "run_id": run_id,
+            }
+            for i in range(n)
+        ]
+    )
+
+
+def card_for(version: str) -> str:
+    manifest = {"config_hash": "abc123", "teacher": {"model": "miniature:teacher"}}
+    return render_card(REPO_ID, version, "apache-2.0", manifest, "| stage | rows |\n|---|---|")
+
+
+def publish(hub: Path, version: str, n: int):
+    rows = make_rows(n, run_id=version)
+    return publish_local(
+        hub, REPO_ID, rows, card_for(version), f"# Report {version}\n", version, f"run-{version}"
+    )
+
+
+def load(path: Path, tmp_path: Path) -> datasets.Dataset:
+    return datasets.load_dataset(str(path), split="train", cache_dir=str(tmp_path / "cache"))
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_latest_version_loads_with_datasets(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+    release = publish(hub, V2, 5)
+
+    loaded = load(repo_path(hub, REPO_ID), tmp_path)
+
+    assert release.n_rows == 5
+    assert release.location == str(hub / "tessy" / "demo")
+    assert len(loaded) == 5
+    assert loaded["id"] == [f"{V2}-{i}" for i in range(5)]
+    assert loaded[4]["messages"] == make_rows(5, V2)["messages"][4]
+    assert loaded[4]["n_tokens"] == 44
+
+
+def test_a_version_replaces_all_data_files(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+    stale = repo_path(hub, REPO_ID) / "data" / "train-00001-of-00002.parquet"
+    stale.write_bytes(b"left over from an older layout")
+
+    publish(hub, V2, 5)
+
+    assert sorted(p.name for p in stale.parent.iterdir()) == [Path(DATA_FILE).name]
+    assert len(load(repo_path(hub, REPO_ID), tmp_path)) == 5
+
+
+def test_checkout_version_loads_the_old_snapshot(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+    publish(hub, V2, 5)
+
+    copy = checkout_version(hub, REPO_ID, V1, tmp_path / "v1")
+
+    loaded = load(copy, tmp_path)
+    assert loaded["id"] == [f"{V1}-{i}" for i in range(3)]
+    assert (copy / "report.md").read_text() == f"# Report {V1}\n"
+
+
+def test_each_release_is_one_tagged_commit(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    first = publish(hub, V1, 3)
+    second = publish(hub, V2, 5)
+    repo = repo_path(hub, REPO_ID)
+
+    assert git(repo, "log", "--format=%s").splitlines() == [f"Release {V2}", f"Release {V1}"]
+    assert git(repo, "rev-parse", f"{V1}^{{commit}}") == first.commit_sha
+    assert git(repo, "rev-parse", f"{V2}^{{commit}}") == second.commit_sha
+    assert git(repo, "cat-file", "-t", V1) == "tag"  # annotated, not lightweight
+    files = git(repo, "show", "--name-only", "--format=", first.commit_sha).splitlines()
+    assert sorted(files) == ["README.md", DATA_FILE, "report.md"]
+    assert existing_versions(hub, REPO_ID) == [V1, V2]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_duplicate_version_is_refused(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+
+    with pytest.raises(ValueError, match=V1):
+        publish(hub, V1, 5)
+
+    assert git(repo_path(hub, REPO_ID), "rev-list", "--count", "HEAD") == "1"
+
+
+def test_bad_inputs_are_named(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    assert existing_versions(hub, REPO_ID) == []
+    with pytest.raises(ValueError, match="n_tokens"):
+        rows = make_rows(2, "r").drop(columns=["n_tokens"])
+        publish_local(hub, REPO_ID, rows, card_for(V1), "", V1, "run-again")
+    with pytest.raises(ValueError, match="latest"):
+        publish_local(hub, REPO_ID, make_rows(2, "r"), card_for(V1), "", "latest", "run-x")
+    with pytest.raises(ValueError, match="repo_id"):
+        repo_path(hub, "../escape")
+    publish(hub, V1, 1)
+    with pytest.raises(ValueError, match=V2):
+        checkout_version(hub, REPO_ID, V2, tmp_path / "nowhere")
+
+
+def test_next_version_sequencing() -> None:
+    day = datetime.date(2026, 11, 27)
+    assert next_version([], day) == "v2026.11.27-1"
+    assert next_version(["v2026.11.27-1", "v2026.11.26-5"], day) == "v2026.11.27-2"
+    assert next_version(["v2026.11.27-9", "v2026.11.27-10", "nightly"], day) == "v2026.11.27-11"
+    assert next_version(["v2026.11.26-3"], datetime.date(2026, 11, 28)) == "v2026.11.28-1"
+
+
+def test_card_front_matter_names_the_data_files() -> None:
+    manifest = {"config_hash": "abc123", "funnel": {"generated": 10, "kept": 7}}
+    card = render_card(REPO_ID, V1, "apache-2.0", manifest, "Kept 7 of 10 samples.")
+
+    _, front, body = card.split("---\n", 2)
+    metadata = yaml.safe_load(front)
+    assert metadata["license"] == "apache-2.0"
+    assert metadata["configs"] == [
+        {
+            "config_name": "default",
+            "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
+        }
+    ]
+    assert "tessy" in metadata["tags"]
+    assert "Kept 7 of 10 samples." in body
+    manifest_block = body.split("## Reproducibility manifest")[1].split("```json\n")[1]
+    assert json.loads(manifest_block.split("```")[0]) == manifest
+
+
+def test_publish_hub_offline_raises_a_clear_error() -> None:
+    token = "hf_FAKEtoken1234567890"
+
+    with pytest.raises(PublishError) as caught:
+        publish_hub(REPO_ID, make_rows(2, "r"), card_for(V1), "", V1, token=token, private=True)
+
+    message = str(caught.value)
+    assert REPO_ID in message
+    assert "offline" in message.lower()
+    assert token not in "".join(traceback.format_exception(caught.value))
+
+
+def test_version_of_run_finds_what_a_crashed_build_pushed(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    assert version_of_run(hub, REPO_ID, f"run-{V1}") is None
+    publish(hub, V1, 3)
+    publish(hub, V2, 2)
+
+    assert version_of_run(hub, REPO_ID, f"run-{V1}") == V1
+    assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
+    assert version_of_run(hub, REPO_ID, "run-never") is None
