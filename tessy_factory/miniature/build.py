@@ -1,0 +1,131 @@
+"""Build (once) and cache the miniature teacher, student and their boundary predictors.
+
+Random-weight models never close their thinking block, so the offline demo and the tests
+need small *trained* models. Everything is built from the demo problem family with no
+download, in about a minute on 2 cores, and cached under the factory home keyed by
+`MINIATURE_VERSION` (bump it when the styles or shapes change).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessy_factory.demo.problems import TASK_KINDS, training_problems
+from tessy_factory.miniature.styles import Trace, student_trace, teacher_trace
+from tessy_factory.miniature.tokenizer import train_tokenizer
+from tessy_factory.miniature.train import (
+    Schedule,
+    Shape,
+    lm_example,
+    predictor_example,
+    train_causal_lm,
+    train_token_classifier,
+)
+
+MINIATURE_VERSION = "1"
+ROLES = ("teacher", "student")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one role's miniature models are built from."""
+
+    write: Callable
+    lm_shape: Shape
+    predictor_shape: Shape
+    vocab_size: int
+
+
+RECIPES = {
+    "teacher": Recipe(teacher_trace, Shape(hidden=64, layers=4), Shape(hidden=32, layers=2), 1000),
+    "student": Recipe(student_trace, Shape(hidden=48, layers=4), Shape(hidden=32, layers=2), 800),
+}
+N_TRACES = 3000
+LM_STEPS = 600
+TRAINING_SEED = 1
+
+
+def miniature_dir(models_root: Path) -> Path:
+    return models_root / f"miniature-v{MINIATURE_VERSION}"
+
+
+def resolve_model(name: str, models_root: Path, *, predictor: bool) -> str:
+    """Map `miniature:teacher|student` to its built directory; other names pass through."""
+    if not name.startswith("miniature:"):
+        return name
+    role = name.removeprefix("miniature:")
+    if role not in ROLES:
+        raise ValueError(
+            f"unknown miniature model {name!r}: use miniature:teacher or miniature:student"
+        )
+    root = ensure_miniature(models_root)
+    return str(root / (f"{role}-predictor" if predictor else role))
+
+
+def ensure_miniature(models_root: Path, log: Callable[[str], None] = print) -> Path:
+    """The cached miniature models, building them first if they are missing."""
+    root = miniature_dir(models_root)
+    if (root / "manifest.json").is_file():
+        return root
+    staging = root.with_name(root.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    manifest = {"version": MINIATURE_VERSION, "traces": N_TRACES, "roles": {}}
+    for role in ROLES:
+        manifest["roles"][role] = _build_role(role, staging, log)
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # Rename last, so an interrupted build never leaves a half-built cache that looks done.
+    shutil.rmtree(root, ignore_errors=True)
+    staging.rename(root)
+    return root
+
+
+def _build_role(role: str, staging: Path, log: Callable[[str], None]) -> dict:
+    recipe = RECIPES[role]
+    traces = write_traces(recipe.write, N_TRACES, TRAINING_SEED)
+    corpus = [trace.prompt for trace in traces] + [trace.completion for trace in traces]
+    tokenizer = train_tokenizer(corpus, recipe.vocab_size)
+    started = time.perf_counter()
+    lm = train_causal_lm(
+        [lm_example(trace, tokenizer) for trace in traces],
+        recipe.lm_shape,
+        tokenizer,
+        Schedule(steps=LM_STEPS, batch_size=16, seed=TRAINING_SEED),
+        _progress(log, f"{role} LM"),
+    )
+    lm_seconds = time.perf_counter() - started
+    predictor = train_token_classifier(
+        [predictor_example(trace, tokenizer) for trace in traces],
+        recipe.predictor_shape,
+        tokenizer,
+        Schedule(steps=150, seed=TRAINING_SEED),
+        _progress(log, f"{role} boundary predictor"),
+    )
+    for model, name in ((lm, role), (predictor, f"{role}-predictor")):
+        model.save_pretrained(staging / name)
+        tokenizer.save_pretrained(staging / name)
+    return {
+        "lm_parameters": lm.num_parameters(),
+        "predictor_parameters": predictor.num_parameters(),
+        "lm_seconds": round(lm_seconds, 1),
+    }
+
+
+def write_traces(write: Callable, count: int, seed: int) -> list[Trace]:
+    """`count` traces in one style over the training instances of the demo family."""
+    kinds = {kind.name: kind for kind in TASK_KINDS}
+    rng = random.Random(seed)
+    return [write(problem, kinds[problem.kind], rng) for problem in training_problems(count, seed)]
+
+
+def _progress(log: Callable[[str], None], what: str) -> Callable[[int, float], None]:
+    def report(step: int, loss: float) -> None:
+        if step % 100 == 0:
+            log(f"miniature: {what} step {step}, loss {loss:.3f}")
+
+    return report

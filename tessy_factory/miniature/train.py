@@ -1,0 +1,169 @@
+"""Train the miniature causal LMs and boundary predictors (Qwen3 architecture) on CPU.
+
+A hand-written loop rather than `transformers.Trainer`: the runs are a few hundred steps on
+a few hundred thousand parameters, where Trainer's setup (accelerate, logging, checkpoint
+plumbing) costs more than the training itself.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Qwen3ForTokenClassification,
+)
+
+from tessy_factory.miniature.styles import Trace
+
+IGNORE = -100
+THINK_OPEN = "<think>\n"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Size of a miniature Qwen3 model."""
+
+    hidden: int
+    layers: int
+    heads: int = 4
+    kv_heads: int = 2
+    mlp_ratio: int = 3
+
+    def config(self, vocab_size: int, **extra: object) -> Qwen3Config:
+        return Qwen3Config(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden,
+            intermediate_size=self.hidden * self.mlp_ratio,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            num_key_value_heads=self.kv_heads,
+            head_dim=self.hidden // self.heads,
+            max_position_embeddings=2048,
+            tie_word_embeddings=True,
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimiser settings of one training run."""
+
+    steps: int = 400
+    batch_size: int = 8
+    learning_rate: float = 3e-3
+    warmup: int = 20
+    seed: int = 0
+
+
+Example = tuple[list[int], list[int]]
+
+
+def lm_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Example:
+    """Token ids of prompt + completion, with loss only on the completion."""
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": trace.prompt}], add_generation_prompt=True, tokenize=False
+    )
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(trace.completion + tokenizer.eos_token, add_special_tokens=False)[
+        "input_ids"
+    ]
+    return prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids
+
+
+def predictor_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Example:
+    """Thinking-text tokens labelled 1 where the *next* token overlaps a style span."""
+    text = THINK_OPEN + trace.thinking
+    spans = [(start + len(THINK_OPEN), end + len(THINK_OPEN)) for start, end in trace.style_spans()]
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    style = [
+        int(any(start < span_end and span_start < end for span_start, span_end in spans))
+        for start, end in encoded["offset_mapping"]
+    ]
+    # Shifted by one: position i predicts the class of token i+1 (the classifier is causal).
+    return encoded["input_ids"], [*style[1:], IGNORE]
+
+
+def train_causal_lm(
+    examples: Sequence[Example],
+    shape: Shape,
+    tokenizer: PreTrainedTokenizerFast,
+    schedule: Schedule,
+    progress: Callable[[int, float], None] | None = None,
+) -> Qwen3ForCausalLM:
+    """Train a fresh causal LM on the examples."""
+    config = shape.config(
+        len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(schedule.seed)
+    model = Qwen3ForCausalLM(config)
+    return _fit(model, examples, tokenizer.pad_token_id, schedule, progress)
+
+
+def train_token_classifier(
+    examples: Sequence[Example],
+    shape: Shape,
+    tokenizer: PreTrainedTokenizerFast,
+    schedule: Schedule,
+    progress: Callable[[int, float], None] | None = None,
+) -> Qwen3ForTokenClassification:
+    """Train a fresh 2-label token classifier (0 capability, 1 style) on the examples."""
+    config = shape.config(
+        len(tokenizer),
+        num_labels=2,
+        id2label={0: "capability", 1: "style"},
+        label2id={"capability": 0, "style": 1},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(schedule.seed)
+    model = Qwen3ForTokenClassification(config)
+    return _fit(model, examples, tokenizer.pad_token_id, schedule, progress)
+
+
+def _fit(model, examples, pad_id, schedule, progress):
+    rng = random.Random(schedule.seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=schedule.learning_rate, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_cosine(schedule))
+    model.train()
+    for step in range(schedule.steps):
+        input_ids, labels, mask = _batch(rng.sample(examples, schedule.batch_size), pad_id)
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        scheduler.step()
+        optimiser.zero_grad(set_to_none=True)
+        if progress is not None:
+            progress(step + 1, loss.item())
+    model.eval()
+    return model
+
+
+def _warmup_cosine(schedule: Schedule) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < schedule.warmup:
+            return (step + 1) / schedule.warmup
+        done = (step - schedule.warmup) / max(1, schedule.steps - schedule.warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done))
+
+    return factor
+
+
+def _batch(examples: Sequence[Example], pad_id: int):
+    width = max(len(ids) for ids, _ in examples)
+    ids = torch.full((len(examples), width), pad_id)
+    labels = torch.full((len(examples), width), IGNORE)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, (example_ids, example_labels) in enumerate(examples):
+        ids[row, : len(example_ids)] = torch.tensor(example_ids)
+        labels[row, : len(example_labels)] = torch.tensor(example_labels)
+        mask[row, : len(example_ids)] = 1
+    return ids, labels, mask
