@@ -1,0 +1,1 @@
+"""Cooperative generation: the TESSY loop, its baseline modes, models and boundary predictors."""

@@ -1,0 +1,32 @@
+"""Where to cut a chunk: at the first token of the other kind, never inside a word."""
+
+from __future__ import annotations
+
+
+def cut_index(pieces: list[str], labels: list[tuple[int, bool]], cut_at_style: bool) -> int | None:
+    """The number of model tokens to keep, or None when the whole chunk stays.
+
+    `labels` are (character offset in the chunk, is style) from the boundary predictor. The
+    cut goes to the first label of the kind that ends this author's turn, then forward to
+    the next word boundary, and always after the first token so every turn makes progress.
+    """
+    cut_char = next((offset for offset, style in labels if style == cut_at_style), None)
+    if cut_char is None:
+        return None
+    starts = _starts(pieces)
+    for index in range(1, len(pieces)):
+        if starts[index] >= cut_char and _word_boundary(pieces[index - 1], pieces[index]):
+            return index
+    return None
+
+
+def _starts(pieces: list[str]) -> list[int]:
+    starts, position = [], 0
+    for piece in pieces:
+        starts.append(position)
+        position += len(piece)
+    return starts
+
+
+def _word_boundary(before: str, after: str) -> bool:
+    return after[:1].isspace() or before[-1:].isspace()

@@ -1,0 +1,176 @@
+"""The TESSY loop and the baseline modes, producing one sample with its provenance.
+
+TESSY (tessy-method.md): the student starts; the current model continues the shared text
+by k tokens; its boundary predictor labels them; the student's turn is cut at the first
+capability token, the teacher's at the first style token; a cut switches roles; when the
+thinking ends, the student writes the final answer. Each model sees the prompt in its own
+chat template; only the generated text is shared, in the student's format.
+
+This version re-encodes the whole prefix at every turn, as the authors' code does; the
+KV-cached engine replaces it (issue 3).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from tessy_factory.config import GenerationConfig, GenerationMode
+from tessy_factory.engine.cut import cut_index
+from tessy_factory.engine.local_model import ContextOverflow, LocalModel
+from tessy_factory.engine.predictor import BoundaryPredictor
+
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "</think>"
+
+
+class GenerationFailed(RuntimeError):
+    """A sample could not be generated; the message says why."""
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One role in the loop: its model, its boundary predictor and its chunk size."""
+
+    role: str
+    model: LocalModel
+    predictor: BoundaryPredictor | None = None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text written by one author, counted in that author's tokenizer."""
+
+    author: str
+    text: str
+    tokens: int
+    phase: str
+    cut: int | None = None
+
+
+@dataclass
+class Sample:
+    """A generated sample in the student's format with who wrote what."""
+
+    text: str = ""
+    spans: list[Span] = field(default_factory=list)
+    n_switches: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def tokens_by(self, author: str) -> int:
+        return sum(span.tokens for span in self.spans if span.author == author)
+
+    def spans_json(self) -> list[dict]:
+        return [asdict(span) for span in self.spans]
+
+
+class _Trace:
+    """The shared text being written, with its spans and per-model timing."""
+
+    def __init__(self) -> None:
+        self.sample = Sample()
+        self.thinking = THINK_OPEN
+        self.tokens = 0
+
+    def add(self, writer: Writer, pieces: list[str], phase: str, cut: int | None = None) -> None:
+        text = "".join(pieces)
+        if not text:
+            return
+        self.thinking += text
+        self.tokens += len(pieces)
+        spans = self.sample.spans
+        if spans and spans[-1].author == writer.role and spans[-1].phase == phase and cut is None:
+            last = spans[-1]
+            spans[-1] = Span(
+                writer.role, last.text + text, last.tokens + len(pieces), phase, last.cut
+            )
+        else:
+            spans.append(Span(writer.role, text, len(pieces), phase, cut))
+
+    def timed(self, writer: Writer, started: float) -> None:
+        seconds = self.sample.seconds
+        seconds[writer.role] = seconds.get(writer.role, 0.0) + time.perf_counter() - started
+
+
+def generate_sample(
+    prompt: str, mode: GenerationMode, teacher: Writer, student: Writer, config: GenerationConfig
+) -> Sample:
+    """One sample for `prompt` in `mode`; raises GenerationFailed with the reason."""
+    trace = _Trace()
+    try:
+        if mode is GenerationMode.TESSY:
+            _cooperative_thinking(prompt, trace, teacher, student, config)
+            answerer = student
+        else:
+            answerer = teacher if mode is GenerationMode.TEACHER_ONLY else student
+            _solo_thinking(prompt, trace, answerer, config)
+        _final_answer(prompt, trace, answerer, config)
+    except ContextOverflow as exc:
+        raise GenerationFailed(f"prompt too long: {exc}") from exc
+    return trace.sample
+
+
+def _cooperative_thinking(
+    prompt: str, trace: _Trace, teacher: Writer, student: Writer, config: GenerationConfig
+) -> None:
+    current, other = student, teacher
+    while trace.tokens < config.max_total_tokens:
+        started = time.perf_counter()
+        continuation = current.model.continue_text(
+            current.model.prompt_text(prompt) + trace.thinking, current.model.config.chunk_tokens
+        )
+        pieces, closed = _until_close(continuation.pieces)
+        if not pieces:
+            raise GenerationFailed(f"{current.role} returned an empty completion")
+        if continuation.ended and not closed:
+            raise GenerationFailed(f"{current.role} ended its turn inside the thinking block")
+        cut = cut_index(
+            pieces,
+            current.predictor.label_chunk(trace.thinking, "".join(pieces)),
+            cut_at_style=current is teacher,
+        )
+        trace.add(current, pieces[:cut] if cut else pieces, "thinking", cut)
+        trace.timed(current, started)
+        if cut:
+            trace.sample.n_switches += 1
+            current, other = other, current
+        elif closed:
+            return
+    raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
+
+
+def _solo_thinking(prompt: str, trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+    started = time.perf_counter()
+    continuation = writer.model.continue_text(
+        writer.model.prompt_text(prompt) + trace.thinking, config.max_total_tokens
+    )
+    pieces, closed = _until_close(continuation.pieces)
+    trace.add(writer, pieces, "thinking")
+    trace.timed(writer, started)
+    if not closed:
+        raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
+
+
+def _until_close(pieces: list[str]) -> tuple[list[str], bool]:
+    """The pieces up to and including the one that closes the thinking block."""
+    text = ""
+    for index, piece in enumerate(pieces):
+        text += piece
+        if THINK_CLOSE in text:
+            return pieces[: index + 1], True
+    return pieces, False
+
+
+def _final_answer(prompt: str, trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+    head, _, _ = trace.thinking.partition(THINK_CLOSE)
+    thinking = f"{head.rstrip()}\n{THINK_CLOSE}\n\n"
+    started = time.perf_counter()
+    continuation = writer.model.continue_text(
+        writer.model.prompt_text(prompt) + thinking, config.answer_max_tokens
+    )
+    answer = continuation.text.strip()
+    if not answer:
+        raise GenerationFailed(f"{writer.role} wrote an empty final answer")
+    trace.sample.spans.append(Span(writer.role, answer, len(continuation.pieces), "answer"))
+    trace.timed(writer, started)
+    trace.sample.text = thinking + answer

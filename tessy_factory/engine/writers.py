@@ -1,0 +1,42 @@
+"""Load the teacher and student writers a build needs, resolving miniature model names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tessy_factory.config import BuildConfig, GenerationMode
+from tessy_factory.engine.local_model import LocalModel
+from tessy_factory.engine.loop import Writer
+from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.miniature.build import resolve_model
+
+
+def load_writers(config: BuildConfig, models_root: Path) -> tuple[Writer | None, Writer | None]:
+    """(teacher, student), each None when no requested mode uses it."""
+    modes = set(config.generation.modes)
+    cooperative = GenerationMode.TESSY in modes
+    needs_teacher = cooperative or GenerationMode.TEACHER_ONLY in modes
+    needs_student = cooperative or GenerationMode.STUDENT_ONLY in modes
+    roles = (
+        ("teacher", needs_teacher, config.teacher, config.teacher_predictor),
+        ("student", needs_student, config.student, config.student_predictor),
+    )
+    writers = []
+    for role, needed, model_config, predictor_config in roles:
+        if not needed:
+            writers.append(None)
+            continue
+        model = LocalModel(
+            model_config.model,
+            resolve_model(model_config.model, models_root, predictor=False),
+            model_config,
+        )
+        predictor = None
+        if cooperative:
+            predictor = BoundaryPredictor(
+                predictor_config.model,
+                resolve_model(predictor_config.model, models_root, predictor=True),
+                predictor_config,
+            )
+        writers.append(Writer(role, model, predictor))
+    return writers[0], writers[1]
