@@ -135,7 +135,6 @@ class CurationConfig(Strict):
     """Dedup and the quality gate."""
 
     require_accepted: bool = Field(True, description="Publish only samples that passed all tests.")
-    min_answer_chars: int = Field(1, ge=0)
     max_total_tokens: int = Field(4096, ge=1, description="Quality gate: upper bound on n_tokens.")
     min_rows_to_publish: int = Field(1, ge=0, description="Gate: fewer kept rows fail the build.")
 

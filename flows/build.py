@@ -1,0 +1,68 @@
+"""The nightly dataset build: sourcing -> generation -> verification -> curation -> publish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow
+
+from tasks.curation import curate_run
+from tasks.generation import generate
+from tasks.publishing import publish
+from tasks.reporting import write_report
+from tasks.runs import close_run, new_run_id, open_run
+from tasks.sourcing import load_prompts
+from tasks.verification import verify
+from tessy_factory.config import BuildConfig
+from tessy_factory.home import FactoryHome
+
+
+class QualityGateFailed(RuntimeError):
+    """The great-expectations suite rejected the rows; nothing was published."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where a finished build put its dataset and report."""
+
+    run_id: str
+    version: str
+    dataset: str
+    report: str
+    rows: int
+
+
+@flow(name="build-dataset", log_prints=True)
+def build_dataset(
+    config: BuildConfig, run_id: str | None = None, config_dir: str = "."
+) -> BuildResult:
+    """Build one dataset version. Re-running with the same `run_id` resumes that build.
+
+    `config_dir` is where relative paths in the config (prompt files) are resolved.
+    """
+    home = FactoryHome.resolve(config.home)
+    run_id = run_id or new_run_id(config)
+    open_run(run_id, config, home)
+    try:
+        load_prompts(run_id, config.sources, home, Path(config_dir))
+        generate(run_id, config, home)
+        verify(run_id, config.verification, home)
+        quality = curate_run(run_id, config.curation, home)
+        report = write_report(run_id, config, home, quality.to_markdown())
+        if not quality.success:
+            raise QualityGateFailed(
+                f"run {run_id}: the quality gate failed; see {home.reports / f'{run_id}.md'}"
+            )
+        release = publish(run_id, config, home, report)
+    except Exception as exc:
+        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+        raise
+    close_run(run_id, home)
+    return BuildResult(
+        run_id=run_id,
+        version=release.version,
+        dataset=release.location,
+        report=str(home.reports / f"{run_id}.md"),
+        rows=release.n_rows,
+    )

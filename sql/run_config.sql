@@ -1,0 +1,1 @@
+SELECT config FROM runs WHERE run_id = ?;

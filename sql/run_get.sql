@@ -1,0 +1,1 @@
+SELECT config_hash, status FROM runs WHERE run_id = ?;

@@ -1,0 +1,1 @@
+UPDATE runs SET version = ? WHERE run_id = ?;

@@ -1,0 +1,1 @@
+SELECT run_id, status, started_at, version FROM runs ORDER BY started_at DESC;

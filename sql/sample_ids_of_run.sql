@@ -1,0 +1,1 @@
+SELECT sample_id FROM generations WHERE run_id = ?;

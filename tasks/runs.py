@@ -1,0 +1,66 @@
+"""Tasks that open, resume and close a build's row in the `runs` table."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tessy_factory.config import BuildConfig
+from tessy_factory.db import connect, sql
+from tessy_factory.home import FactoryHome
+
+
+class RunConflict(ValueError):
+    """A run id is reused with a different configuration."""
+
+
+def new_run_id(config: BuildConfig, now: datetime | None = None) -> str:
+    """A readable, sortable run id: `<name>-<UTC timestamp>`."""
+    now = now or datetime.now()
+    return f"{config.name}-{now:%Y%m%d-%H%M%S}"
+
+
+@task(name="open-run", cache_policy=NO_CACHE)
+def open_run(run_id: str, config: BuildConfig, home: FactoryHome) -> bool:
+    """Record the run; True when it resumes an earlier attempt with the same config."""
+    with connect(home.database) as con:
+        row = con.execute(sql("run_get"), [run_id]).fetchone()
+        if row is None:
+            con.execute(
+                sql("run_insert"),
+                [
+                    run_id,
+                    config.name,
+                    config.model_dump_json(),
+                    config.fingerprint(),
+                    datetime.now(),
+                ],
+            )
+            return False
+        if row[0] != config.fingerprint():
+            raise RunConflict(
+                f"run {run_id!r} exists with another configuration (hash {row[0]}, "
+                f"this one {config.fingerprint()}): use a new run id"
+            )
+        con.execute(sql("run_set_status"), [run_id, "running", None, None])
+        return True
+
+
+@task(name="close-run", cache_policy=NO_CACHE)
+def close_run(run_id: str, home: FactoryHome, error: str | None = None) -> None:
+    """Mark the run completed, or failed with the error."""
+    status = "failed" if error else "completed"
+    with connect(home.database) as con:
+        con.execute(sql("run_set_status"), [run_id, status, error, datetime.now()])
+
+
+def run_config(home: FactoryHome, run_id: str) -> dict:
+    """The stored config of a run, as JSON data."""
+    with connect(home.database) as con:
+        row = con.execute(sql("run_config"), [run_id]).fetchone()
+    if row is None:
+        raise KeyError(f"no run with id {run_id!r} in {home.database}")
+    return json.loads(row[0])

@@ -1,0 +1,24 @@
+"""Task: read the build's prompt sources into the normalised `prompts` table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tessy_factory.config import PromptSource
+from tessy_factory.db import connect
+from tessy_factory.home import FactoryHome
+from tessy_factory.sources import load_sources
+
+
+@task(name="load-prompts", cache_policy=NO_CACHE)
+def load_prompts(
+    run_id: str, sources: list[PromptSource], home: FactoryHome, base_dir: Path
+) -> dict[str, int]:
+    """Normalise every source row; malformed rows go to quarantine with their reason."""
+    with connect(home.database) as con:
+        counts = load_sources(con, run_id, sources, base_dir)
+    get_run_logger().info("prompts: %s", counts)
+    return counts

@@ -1,0 +1,111 @@
+"""The `tessy` command line: run builds, list them, show reports, build miniature models."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from tessy_factory.config import ConfigError, load_config
+from tessy_factory.curate.funnel import funnel
+from tessy_factory.db import connect, sql
+from tessy_factory.home import FactoryHome
+from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+
+app = typer.Typer(
+    help="Tessy Factory: synthesise student-consistent SFT data.", no_args_is_help=True
+)
+models_app = typer.Typer(help="Manage the models a factory uses.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console()
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Factory home (default: $TESSY_HOME or ./.tessy).")
+]
+
+
+@app.command()
+def build(
+    config: Annotated[Path, typer.Argument(help="YAML build config, e.g. configs/demo.yaml.")],
+    run_id: Annotated[
+        str | None, typer.Option(help="Resume this run, or name a new one (default: new id).")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run a complete build: prompts, generation, verification, curation, publishing."""
+    try:
+        build_config = load_config(config)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if home is not None:
+        build_config = build_config.model_copy(update={"home": str(home)})
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Imported here: importing the flow pulls in Prefect, slow for the other commands.
+    from flows.build import build_dataset
+
+    result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
+    console.print(
+        f"\n[green]Build {result.run_id} published {result.rows} rows as {result.version}[/green]"
+    )
+    console.print(f"dataset: {result.dataset}")
+    console.print(f"report:  {result.report}")
+    console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
+
+
+@app.command()
+def runs(home: HomeOption = None) -> None:
+    """List builds with their status and drop funnel."""
+    factory = FactoryHome.resolve(home)
+    with connect(factory.database) as con:
+        rows = con.execute(sql("runs_list")).fetchall()
+        table = Table("run id", "status", "started", "version")
+        stages: list[str] = []
+        for run_id, status, started, version in rows:
+            counts = funnel(con, run_id)
+            if not stages:
+                stages = list(counts)
+                for stage in stages:
+                    table.add_column(stage.replace("_", " "), justify="right")
+            table.add_row(
+                run_id,
+                status,
+                f"{started:%Y-%m-%d %H:%M}",
+                version or "-",
+                *(str(counts[stage]) for stage in stages),
+            )
+    console.print(table if rows else "no builds yet")
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="The run whose report to show.")],
+    home: HomeOption = None,
+) -> None:
+    """Show the report of a build."""
+    path = FactoryHome.resolve(home).reports / f"{run_id}.md"
+    if not path.is_file():
+        console.print(f"[red]error:[/red] no report for run {run_id!r} at {path}")
+        raise typer.Exit(1)
+    console.print(Markdown(path.read_text(encoding="utf-8")))
+
+
+@models_app.command("tiny")
+def models_tiny(home: HomeOption = None) -> None:
+    """Build (once) the miniature teacher, student and boundary predictors, offline."""
+    factory = FactoryHome.resolve(home)
+    built = miniature_dir(factory.models).exists()
+    root = ensure_miniature(factory.models, log=console.print)
+    manifest = json.loads((root / "manifest.json").read_text())
+    console.print(f"{'cached' if built else 'built'}: {root}")
+    console.print_json(data=manifest)
+
+
+if __name__ == "__main__":
+    app()

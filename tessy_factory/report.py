@@ -1,0 +1,94 @@
+"""The build report: the drop funnel, per-mode figures and the quality gate, as markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from tessy_factory.curate.funnel import funnel, funnel_markdown
+from tessy_factory.db import sql
+
+
+@dataclass(frozen=True)
+class ModeFigures:
+    """How one generation mode did in a run."""
+
+    mode: str
+    samples: int
+    generated: int
+    accepted: int
+    style_phrases_per_sample: float
+    teacher_token_share: float
+    switches_per_sample: float
+
+    @property
+    def pass_rate(self) -> float:
+        return self.accepted / self.samples if self.samples else 0.0
+
+
+def count_phrases(text: str, phrases: Sequence[str]) -> int:
+    """Occurrences of the given style phrases in `text`."""
+    return sum(text.count(phrase) for phrase in phrases)
+
+
+def mode_figures(
+    con: duckdb.DuckDBPyConnection, run_id: str, phrases: Sequence[str]
+) -> list[ModeFigures]:
+    """Per mode: pass rate over all samples, and style-phrase rate in the thinking of the
+    generated ones (the measure of how student-like the traces read)."""
+    rows = con.execute(sql("mode_samples"), [run_id]).fetchall()
+    by_mode: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_mode.setdefault(row[0], []).append(row)
+    return [_figures(mode, samples, phrases) for mode, samples in sorted(by_mode.items())]
+
+
+def _figures(mode: str, samples: list[tuple], phrases: Sequence[str]) -> ModeFigures:
+    generated = [row for row in samples if row[1] == "ok"]
+    thinking = [row[3].partition("</think>")[0] for row in generated]
+    teacher = sum(row[4] or 0 for row in generated)
+    total = teacher + sum(row[5] or 0 for row in generated)
+    per_generated = max(1, len(generated))
+    return ModeFigures(
+        mode=mode,
+        samples=len(samples),
+        generated=len(generated),
+        accepted=sum(1 for row in samples if row[2] == "accepted"),
+        style_phrases_per_sample=sum(count_phrases(t, phrases) for t in thinking) / per_generated,
+        teacher_token_share=teacher / total if total else 0.0,
+        switches_per_sample=sum(row[6] or 0 for row in generated) / per_generated,
+    )
+
+
+def modes_markdown(figures: Sequence[ModeFigures]) -> str:
+    lines = [
+        "| Mode | Samples | Generated | Accepted | Pass rate | Style phrases / sample "
+        "| Teacher token share | Switches / sample |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f.mode} | {f.samples} | {f.generated} | {f.accepted} | {f.pass_rate:.0%} "
+            f"| {f.style_phrases_per_sample:.2f} | {f.teacher_token_share:.0%} "
+            f"| {f.switches_per_sample:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection, run_id: str, phrases: Sequence[str], quality_md: str
+) -> str:
+    """The whole report of a run as markdown."""
+    return (
+        f"# Build report: {run_id}\n\n"
+        "## Drop funnel\n\n"
+        f"{funnel_markdown(funnel(con, run_id))}\n"
+        "## Generation modes\n\n"
+        "Pass rate counts every sample slot; style phrases are counted in the thinking of "
+        "generated samples.\n\n"
+        f"{modes_markdown(mode_figures(con, run_id, phrases))}\n"
+        "## Quality gate (great-expectations)\n\n"
+        f"{quality_md}"
+    )

@@ -1,0 +1,124 @@
+"""End to end: a whole demo build under Prefect's test harness, with miniature models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from flows.build import build_dataset
+from tasks.runs import RunConflict
+from tessy_factory.config import BuildConfig
+from tessy_factory.curate.funnel import funnel
+from tessy_factory.db import connect
+from tessy_factory.publish.local_hub import existing_versions
+
+RUN_ID = "e2e-1"
+MODES = ["tessy", "teacher-only", "student-only"]
+
+
+def make_home(root: Path, models_root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "models").symlink_to(models_root, target_is_directory=True)
+    return root
+
+
+def write_extra_prompts(path: Path) -> None:
+    good = {
+        "text": "Read two integers a and b on one line and print their sum.",
+        "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 7\n", "output": "12\n"}],
+    }
+    lines = [json.dumps(good), "{not json", json.dumps({"text": "no tests here"})]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def demo_config(home: Path, prompts: Path) -> BuildConfig:
+    return BuildConfig.model_validate(
+        {
+            "home": str(home),
+            "sources": [
+                {"kind": "demo", "count": 5, "seed": 2026},
+                {"kind": "jsonl", "path": str(prompts), "license": "CC-BY-4.0"},
+            ],
+            "generation": {"modes": MODES, "max_total_tokens": 512, "answer_max_tokens": 128},
+            "curation": {"require_accepted": True, "min_rows_to_publish": 1},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, models_root, prefect_harness):
+    root = tmp_path_factory.mktemp("build")
+    home = make_home(root / "home", models_root)
+    write_extra_prompts(root / "prompts.jsonl")
+    config = demo_config(home, root / "prompts.jsonl")
+    result = build_dataset(config, run_id=RUN_ID)
+    return home, config, result
+
+
+def test_published_version_loads_with_the_funnels_row_count(built, tmp_path):
+    home, _, result = built
+    loaded = datasets.load_dataset(result.dataset, split="train", cache_dir=str(tmp_path))
+    with connect(home / "factory.duckdb") as con:
+        counts = funnel(con, RUN_ID)
+    assert counts["published"] == len(loaded) == result.rows
+    assert counts["prompts_in"] == 8 and counts["quarantined"] == 2
+    assert counts["generated"] + counts["failed"] == 6 * len(MODES)
+    assert 0 < counts["published"] <= counts["verified"]
+    assert set(loaded["verdict"]) == {"accepted"}
+    assert set(loaded["mode"]) <= set(MODES)
+    for messages in loaded["messages"]:
+        assert [m["role"] for m in messages] == ["user", "assistant"]
+        assert messages[1]["content"].startswith("<think>\n")
+        assert "\n</think>\n\n" in messages[1]["content"]
+
+
+def test_report_shows_each_mode_and_is_saved(built):
+    home, _, result = built
+    report = Path(result.report).read_text()
+    assert Path(result.report).parent == home / "reports"
+    for mode in MODES:
+        assert f"| {mode} | 6 |" in report
+    assert "Drop funnel" in report and "Quality gate" in report
+    assert "**FAIL**" not in report
+
+
+def test_tessy_samples_record_who_wrote_what(built):
+    home, _, _ = built
+    with connect(home / "factory.duckdb") as con:
+        rows = con.execute(
+            "SELECT spans, teacher_tokens, student_tokens, n_switches FROM generations "
+            "WHERE run_id = ? AND mode = 'tessy' AND status = 'ok'",
+            [RUN_ID],
+        ).fetchall()
+    assert rows
+    for spans, teacher_tokens, student_tokens, switches in rows:
+        spans = json.loads(spans)
+        assert spans[0]["author"] == "student"  # the student starts
+        assert spans[-1]["author"] == "student" and spans[-1]["phase"] == "answer"
+        assert sum(s["tokens"] for s in spans if s["author"] == "teacher") == teacher_tokens
+        assert sum(s["tokens"] for s in spans if s["author"] == "student") == student_tokens
+        assert switches >= 1
+
+
+def test_rerun_with_the_same_run_id_redoes_nothing(built):
+    home, config, first = built
+    with connect(home / "factory.duckdb") as con:
+        before = con.execute("SELECT count(*) FROM generations").fetchone()[0]
+    again = build_dataset(config, run_id=RUN_ID)
+    with connect(home / "factory.duckdb") as con:
+        after = con.execute("SELECT count(*) FROM generations").fetchone()[0]
+        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [RUN_ID]).fetchone()[0]
+    assert after == before
+    assert again.version == first.version
+    assert existing_versions(home / "hub", config.publish.repo_id) == [first.version]
+    assert status == "completed"
+
+
+def test_reusing_a_run_id_with_another_config_is_refused(built):
+    _, config, _ = built
+    changed = config.model_copy(update={"name": "other"})
+    with pytest.raises(RunConflict, match=RUN_ID):
+        build_dataset(changed, run_id=RUN_ID)

@@ -1,0 +1,83 @@
+"""A build killed mid-generation and re-run with its run id loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tessy_factory.db import connect
+
+RUN_ID = "crash-1"
+N_PROMPTS = 4
+MODES = ["tessy", "student-only"]
+
+
+def tessy(home: Path, config: Path, env: dict) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tessy_factory.cli", "build", str(config), "--run-id", RUN_ID]
+    return subprocess.Popen(
+        [*command, "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def kill_after_samples(process: subprocess.Popen, samples: int, timeout: float) -> str:
+    """Read the build's log until it reports `samples` generated, then SIGKILL it."""
+    deadline, seen = time.monotonic() + timeout, []
+    for line in process.stdout:
+        seen.append(line)
+        if f"generation {samples}/" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return "".join(seen)
+
+
+def generations(home: Path) -> dict[str, str]:
+    with connect(home / "factory.duckdb") as con:
+        return dict(con.execute("SELECT sample_id, text FROM generations").fetchall())
+
+
+def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(models_root, target_is_directory=True)
+    config = tmp_path / "build.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "crash",
+                "sources": [{"kind": "demo", "count": N_PROMPTS, "seed": 7}],
+                "generation": {"modes": MODES, "max_total_tokens": 512},
+            }
+        )
+    )
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONUNBUFFERED": "1"}
+
+    log = kill_after_samples(tessy(home, config, env), samples=3, timeout=240)
+    assert "generation 3/" in log, log[-3000:]
+    before = generations(home)
+    assert 3 <= len(before) < N_PROMPTS * len(MODES)
+
+    finished = tessy(home, config, env)
+    output, _ = finished.communicate(timeout=400)
+    assert finished.returncode == 0, output[-3000:]
+
+    after = generations(home)
+    assert len(after) == N_PROMPTS * len(MODES)
+    assert {sid: after[sid] for sid in before} == before  # nothing regenerated or lost
+    assert f"{N_PROMPTS * len(MODES) - len(before)} samples to write" in output
+    with connect(home / "factory.duckdb") as con:
+        status, version = con.execute(
+            "SELECT status, version FROM runs WHERE run_id = ?", [RUN_ID]
+        ).fetchone()
+        releases = con.execute("SELECT count(*) FROM releases").fetchone()[0]
+    assert status == "completed" and releases == 1
