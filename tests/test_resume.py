@@ -80,4 +80,4 @@ def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root
             "SELECT status, version FROM runs WHERE run_id = ?", [RUN_ID]
         ).fetchone()
         releases = con.execute("SELECT count(*) FROM releases").fetchone()[0]
-    assert status == "completed" and releases == 1
+    assert status == "completed" and releases == 1 and version.startswith("v")
