@@ -39,7 +39,8 @@ class Writer:
 
 @dataclass(frozen=True)
 class Span:
-    """A run of text written by one author, counted in that author's tokenizer."""
+    """A turn of one author: its text, its tokens in that author's tokenizer, and where the
+    boundary predictor cut its last chunk (None when the turn ended with the thinking)."""
 
     author: str
     text: str
@@ -79,13 +80,13 @@ class _Trace:
         self.thinking += text
         self.tokens += len(pieces)
         spans = self.sample.spans
-        if spans and spans[-1].author == writer.role and spans[-1].phase == phase and cut is None:
-            last = spans[-1]
-            spans[-1] = Span(
-                writer.role, last.text + text, last.tokens + len(pieces), phase, last.cut
-            )
+        if spans and spans[-1].author == writer.role and spans[-1].phase == phase:
+            # One span per turn: chunks of the same author join, the last chunk's cut ends it.
+            last = spans.pop()
+            text, tokens = last.text + text, last.tokens + len(pieces)
         else:
-            spans.append(Span(writer.role, text, len(pieces), phase, cut))
+            tokens = len(pieces)
+        spans.append(Span(writer.role, text, tokens, phase, cut))
 
     def timed(self, writer: Writer, started: float) -> None:
         seconds = self.sample.seconds

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
 from tessy_factory.miniature.styles import Trace, student_trace, teacher_trace
 from tessy_factory.miniature.tokenizer import train_tokenizer
@@ -73,6 +75,15 @@ def ensure_miniature(models_root: Path, log: Callable[[str], None] = print) -> P
     root = miniature_dir(models_root)
     if (root / "manifest.json").is_file():
         return root
+    models_root.mkdir(parents=True, exist_ok=True)
+    # Builds, flows and test workers may ask at once: one builds, the others wait for it.
+    with FileLock(f"{root}.lock"):
+        if not (root / "manifest.json").is_file():
+            _build_all(root, log)
+    return root
+
+
+def _build_all(root: Path, log: Callable[[str], None]) -> None:
     staging = root.with_name(root.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     manifest = {"version": MINIATURE_VERSION, "traces": N_TRACES, "roles": {}}
@@ -82,7 +93,6 @@ def ensure_miniature(models_root: Path, log: Callable[[str], None] = print) -> P
     # Rename last, so an interrupted build never leaves a half-built cache that looks done.
     shutil.rmtree(root, ignore_errors=True)
     staging.rename(root)
-    return root
 
 
 def _build_role(role: str, staging: Path, log: Callable[[str], None]) -> dict:
