@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from tessy_factory.config import ConfigError, load_config
@@ -42,7 +43,7 @@ def build(
     try:
         build_config = load_config(config)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if home is not None:
         build_config = build_config.model_copy(update={"home": str(home)})
@@ -91,7 +92,7 @@ def report(
     """Show the report of a build."""
     path = FactoryHome.resolve(home).reports / f"{run_id}.md"
     if not path.is_file():
-        console.print(f"[red]error:[/red] no report for run {run_id!r} at {path}")
+        console.print(f"[red]error:[/red] {escape(f'no report for run {run_id!r} at {path}')}")
         raise typer.Exit(1)
     console.print(Markdown(path.read_text(encoding="utf-8")))
 

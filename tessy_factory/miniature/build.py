@@ -17,20 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+from transformers import Qwen3ForCausalLM, Qwen3ForTokenClassification
 
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
 from tessy_factory.miniature.styles import Trace, student_trace, teacher_trace
 from tessy_factory.miniature.tokenizer import train_tokenizer
 from tessy_factory.miniature.train import (
+    CLASSIFIER_LABELS,
     Schedule,
     Shape,
     lm_example,
     predictor_example,
-    train_causal_lm,
-    train_token_classifier,
+    train_model,
 )
 
-MINIATURE_VERSION = "1"
+MINIATURE_VERSION = "2"
 ROLES = ("teacher", "student")
 
 
@@ -50,6 +51,7 @@ RECIPES = {
 }
 N_TRACES = 3000
 LM_STEPS = 600
+PREDICTOR_STEPS = 400
 TRAINING_SEED = 1
 
 
@@ -101,20 +103,24 @@ def _build_role(role: str, staging: Path, log: Callable[[str], None]) -> dict:
     corpus = [trace.prompt for trace in traces] + [trace.completion for trace in traces]
     tokenizer = train_tokenizer(corpus, recipe.vocab_size)
     started = time.perf_counter()
-    lm = train_causal_lm(
+    lm = train_model(
+        Qwen3ForCausalLM,
         [lm_example(trace, tokenizer) for trace in traces],
         recipe.lm_shape,
         tokenizer,
-        Schedule(steps=LM_STEPS, batch_size=16, seed=TRAINING_SEED),
+        Schedule(steps=LM_STEPS, seed=TRAINING_SEED),
         _progress(log, f"{role} LM"),
+        eos_token_id=tokenizer.eos_token_id,
     )
     lm_seconds = time.perf_counter() - started
-    predictor = train_token_classifier(
+    predictor = train_model(
+        Qwen3ForTokenClassification,
         [predictor_example(trace, tokenizer) for trace in traces],
         recipe.predictor_shape,
         tokenizer,
-        Schedule(steps=150, seed=TRAINING_SEED),
+        Schedule(steps=PREDICTOR_STEPS, seed=TRAINING_SEED),
         _progress(log, f"{role} boundary predictor"),
+        **CLASSIFIER_LABELS,
     )
     for model, name in ((lm, role), (predictor, f"{role}-predictor")):
         model.save_pretrained(staging / name)

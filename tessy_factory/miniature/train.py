@@ -13,12 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import (
-    PreTrainedTokenizerFast,
-    Qwen3Config,
-    Qwen3ForCausalLM,
-    Qwen3ForTokenClassification,
-)
+from transformers import PreTrainedModel, PreTrainedTokenizerFast, Qwen3Config
 
 from tessy_factory.miniature.styles import Trace
 
@@ -56,7 +51,7 @@ class Schedule:
     """Optimiser settings of one training run."""
 
     steps: int = 400
-    batch_size: int = 8
+    batch_size: int = 16
     learning_rate: float = 3e-3
     warmup: int = 20
     seed: int = 0
@@ -90,42 +85,27 @@ def predictor_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Examp
     return encoded["input_ids"], [*style[1:], IGNORE]
 
 
-def train_causal_lm(
+# The label set of a boundary predictor, as the engine and the authors' predictors use it.
+CLASSIFIER_LABELS = {
+    "num_labels": 2,
+    "id2label": {0: "capability", 1: "style"},
+    "label2id": {"capability": 0, "style": 1},
+}
+
+
+def train_model(
+    model_class: type[PreTrainedModel],
     examples: Sequence[Example],
     shape: Shape,
     tokenizer: PreTrainedTokenizerFast,
     schedule: Schedule,
     progress: Callable[[int, float], None] | None = None,
-) -> Qwen3ForCausalLM:
-    """Train a fresh causal LM on the examples."""
-    config = shape.config(
-        len(tokenizer),
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    **config: object,
+) -> PreTrainedModel:
+    """Train a fresh model of `model_class` (a Qwen3 head) on the examples."""
+    model_config = shape.config(len(tokenizer), pad_token_id=tokenizer.pad_token_id, **config)
     torch.manual_seed(schedule.seed)
-    model = Qwen3ForCausalLM(config)
-    return _fit(model, examples, tokenizer.pad_token_id, schedule, progress)
-
-
-def train_token_classifier(
-    examples: Sequence[Example],
-    shape: Shape,
-    tokenizer: PreTrainedTokenizerFast,
-    schedule: Schedule,
-    progress: Callable[[int, float], None] | None = None,
-) -> Qwen3ForTokenClassification:
-    """Train a fresh 2-label token classifier (0 capability, 1 style) on the examples."""
-    config = shape.config(
-        len(tokenizer),
-        num_labels=2,
-        id2label={0: "capability", 1: "style"},
-        label2id={"capability": 0, "style": 1},
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(schedule.seed)
-    model = Qwen3ForTokenClassification(config)
-    return _fit(model, examples, tokenizer.pad_token_id, schedule, progress)
+    return _fit(model_class(model_config), examples, tokenizer.pad_token_id, schedule, progress)
 
 
 def _fit(model, examples, pad_id, schedule, progress):

@@ -1,0 +1,108 @@
+"""Tests of the `tessy` command line through typer's runner, on a throwaway factory home."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tessy_factory.cli import app
+from tessy_factory.config import BuildConfig
+from tessy_factory.db import connect, sql
+from tessy_factory.home import FactoryHome
+
+COMMANDS = [[], ["build"], ["runs"], ["report"], ["models"], ["models", "tiny"]]
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    # Wide, so rich does not wrap the paths and messages the tests look for.
+    monkeypatch.setenv("COLUMNS", "240")
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tessy")
+def test_every_command_has_help(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_help_lists_the_commands(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    for name in ("build", "runs", "report", "models"):
+        assert name in result.output
+
+
+def test_build_with_a_bad_config_exits_2_naming_the_field(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("generation:\n  modes: [tessy, teacher]\n", encoding="utf-8")
+    result = runner.invoke(app, ["build", str(config), "--home", str(tmp_path / "home")])
+    assert result.exit_code == 2, result.output
+    assert "generation.modes.1" in result.output
+    assert "bad.yaml" in result.output
+    # Refused before anything ran: no database was made in the home.
+    assert not (tmp_path / "home" / "factory.duckdb").exists()
+
+
+def test_build_with_a_missing_config_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build", str(tmp_path / "absent.yaml"), "--home", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "no such config file" in result.output
+
+
+def test_runs_on_an_empty_home_says_there_are_no_builds(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no builds yet" in result.output
+
+
+def test_runs_lists_a_build_with_its_status_and_funnel(runner: CliRunner, tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path)
+    config = BuildConfig()
+    with connect(home.database) as con:
+        con.execute(
+            sql("run_insert"),
+            ["run-7", "demo", config.model_dump_json(), config.fingerprint(), datetime(2026, 1, 2)],
+        )
+    result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "run-7" in result.output
+    assert "running" in result.output
+    assert "2026-01-02 00:00" in result.output
+    assert "prompts in" in result.output and "published" in result.output
+
+
+def test_report_of_an_unknown_run_exits_1_naming_it(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "no-such-run", "--home", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "no-such-run" in result.output
+
+
+def test_report_shows_a_runs_markdown(runner: CliRunner, tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path)
+    (home.reports / "run-7.md").write_text("# Build run-7\n\nPublished 12 rows.\n")
+    result = runner.invoke(app, ["report", "run-7", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Build run-7" in result.output
+    assert "Published 12 rows." in result.output
+
+
+def test_a_yaml_error_is_shown_verbatim_even_with_brackets(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    config = tmp_path / "brackets.yaml"
+    config.write_text("generation:\n  modes: [tessy] [/x]\n", encoding="utf-8")
+    result = runner.invoke(app, ["build", str(config), "--home", str(tmp_path / "home")])
+    assert result.exit_code == 2, result.output
+    assert "modes: [tessy] [/x]" in result.output
+
+
+def test_report_of_an_unknown_run_with_brackets_names_it(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "[/x]", "--home", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "'[/x]'" in result.output

@@ -1,0 +1,151 @@
+"""Tests of the build configuration: YAML loading, error messages that point at the field, and
+the fingerprint that keys a build's data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tessy_factory.config import (
+    BuildConfig,
+    ConfigError,
+    DemoSource,
+    GenerationMode,
+    load_config,
+)
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "build.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    return message
+
+
+def test_defaults_validate_and_run_the_miniature_demo() -> None:
+    config = BuildConfig()
+    assert config.generation.modes == [GenerationMode.TESSY]
+    assert config.sources == [DemoSource()]
+    assert config.teacher.model == "miniature:teacher"
+    assert config.student.model == "miniature:student"
+    assert config.teacher.chunk_tokens == 10 and config.student.chunk_tokens == 5
+    assert BuildConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")) == BuildConfig()
+    assert load_config(write(tmp_path, "# only a comment\n")) == BuildConfig()
+
+
+def test_the_demo_config_loads() -> None:
+    config = load_config(DEMO_CONFIG)
+    assert config.name == "demo"
+    assert config.generation.modes == [
+        GenerationMode.TESSY,
+        GenerationMode.TEACHER_ONLY,
+        GenerationMode.STUDENT_ONLY,
+    ]
+    assert config.sources == [DemoSource(count=24, seed=2026)]
+    assert config.publish.target == "local"
+    assert config.home is None
+
+
+def test_an_unknown_top_level_key_is_named(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "nmae: demo\n")
+    assert "nmae: Extra inputs are not permitted" in message
+
+
+def test_an_unknown_nested_key_is_named_with_its_path(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "teacher:\n  model: miniature:teacher\n  chunk_tokenz: 3\n")
+    assert "teacher.chunk_tokenz: Extra inputs are not permitted" in message
+
+
+def test_a_wrong_type_names_the_field_and_the_expected_type(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "generation:\n  samples_per_prompt: many\n")
+    assert "generation.samples_per_prompt:" in message
+    assert "valid integer" in message
+
+
+def test_an_out_of_range_value_names_the_bound(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "student:\n  model: m\n  chunk_tokens: 0\n")
+    assert "student.chunk_tokens: Input should be greater than or equal to 1" in message
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "nmae: demo\ngeneration:\n  seed: zero\n")
+    assert "nmae:" in message
+    assert "generation.seed:" in message
+
+
+def test_a_bad_mode_names_its_position_and_the_allowed_modes(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "generation:\n  modes: [tessy, teacher]\n")
+    assert "generation.modes.1:" in message
+    for mode in GenerationMode:
+        assert f"'{mode.value}'" in message
+
+
+def test_repeated_modes_are_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "generation:\n  modes: [tessy, student-only, tessy]\n")
+    assert "generation:" in message
+    assert "modes must not repeat" in message
+
+
+def test_an_empty_mode_list_is_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "generation:\n  modes: []\n")
+    assert "generation.modes:" in message
+
+
+def test_an_unknown_source_kind_names_the_source(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "sources:\n  - kind: csv\n    path: x.csv\n")
+    assert "sources.0:" in message
+    assert "'demo'" in message and "'jsonl'" in message
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError, match="no such config file") as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_yaml_syntax_error_is_named(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "generation:\n  modes: [tessy\n")
+    assert "not valid YAML" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- tessy\n- student-only\n", "list"), ("just a string\n", "str")]
+)
+def test_the_top_level_must_be_a_mapping(tmp_path: Path, text: str, kind: str) -> None:
+    message = load_error(tmp_path, text)
+    assert f"the top level must be a mapping, got {kind}" in message
+
+
+def test_the_fingerprint_is_stable_and_ignores_the_home() -> None:
+    config = load_config(DEMO_CONFIG)
+    assert config.fingerprint() == load_config(DEMO_CONFIG).fingerprint()
+    moved = config.model_copy(update={"home": "/somewhere/else"})
+    assert moved.fingerprint() == config.fingerprint()
+
+
+def test_the_fingerprint_changes_with_what_shapes_the_data() -> None:
+    config = load_config(DEMO_CONFIG)
+    reseeded = config.model_copy(
+        update={"generation": config.generation.model_copy(update={"seed": 1})}
+    )
+    hotter = config.model_copy(
+        update={"teacher": config.teacher.model_copy(update={"temperature": 1.0})}
+    )
+    fingerprints = {config.fingerprint(), reseeded.fingerprint(), hotter.fingerprint()}
+    assert len(fingerprints) == 3

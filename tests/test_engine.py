@@ -1,0 +1,269 @@
+"""Tests of the generation engine: where chunks are cut, the boundary predictors, the local
+models and the TESSY loop with its baselines, on the trained miniature models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, Qwen3Config, Qwen3ForTokenClassification
+
+from tessy_factory.config import GenerationConfig, GenerationMode, ModelConfig, PredictorConfig
+from tessy_factory.demo.problems import build_problems
+from tessy_factory.engine.cut import cut_index
+from tessy_factory.engine.local_model import LocalModel, ModelLoadError
+from tessy_factory.engine.loop import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    GenerationFailed,
+    Sample,
+    Writer,
+    generate_sample,
+)
+from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.miniature.build import miniature_dir
+
+# --- cut_index: pure, on hand-made token pieces -------------------------------------------
+
+# "Hmm, so" then " read n": the student's style, then capability.
+PIECES = ["Hmm", ",", " so", " read", " n", "."]  # starts 0, 3, 4, 7, 12, 14
+LABELS = [(3, True), (4, True), (7, False), (12, False), (14, False)]
+
+
+def test_the_student_is_cut_at_its_first_capability_token() -> None:
+    assert cut_index(PIECES, LABELS, cut_at_style=False) == 3
+
+
+def test_the_teacher_is_cut_at_its_first_style_token() -> None:
+    pieces = [" Read", " n", ".", " Next", ":"]  # starts 0, 5, 7, 8, 13
+    labels = [(5, False), (7, False), (8, True), (13, True)]
+    assert cut_index(pieces, labels, cut_at_style=True) == 3
+
+
+def test_only_the_first_label_of_the_wanted_kind_counts() -> None:
+    labels = [(3, False), (4, True), (7, False)]
+    # Capability predicted at "," (inside "Hmm,"): the cut moves on to the next word start.
+    assert cut_index(PIECES, labels, cut_at_style=False) == 2
+
+
+def test_a_cut_inside_a_word_moves_forward_to_the_next_word() -> None:
+    pieces = [" Add", " th", "em", " up"]  # starts 0, 4, 7, 9
+    assert cut_index(pieces, [(4, True), (7, False)], cut_at_style=False) == 3
+
+
+def test_a_token_after_whitespace_is_a_word_boundary() -> None:
+    pieces = ["x", "code\n", "```"]  # starts 0, 1, 6
+    assert cut_index(pieces, [(6, True)], cut_at_style=True) == 2
+
+
+def test_a_cut_predicted_at_offset_zero_still_keeps_the_first_token() -> None:
+    pieces = [" so", " the", " sum"]
+    assert cut_index(pieces, [(0, False), (3, False)], cut_at_style=False) == 1
+
+
+def test_no_label_of_the_wanted_kind_keeps_the_whole_chunk() -> None:
+    assert cut_index(PIECES, [(3, True), (4, True)], cut_at_style=False) is None
+    assert cut_index(PIECES, [], cut_at_style=True) is None
+
+
+def test_no_word_boundary_after_the_label_keeps_the_whole_chunk() -> None:
+    assert cut_index([" sum", "ming", "s"], [(4, False)], cut_at_style=False) is None
+
+
+def test_a_single_piece_is_never_cut() -> None:
+    assert cut_index([" so"], [(0, False)], cut_at_style=False) is None
+
+
+# --- models: the trained miniature teacher, student and boundary predictors ---------------
+
+SEED = 0
+DEMO_GENERATION = GenerationConfig(
+    modes=list(GenerationMode), max_total_tokens=512, answer_max_tokens=128
+)
+
+
+@dataclass(frozen=True)
+class Writers:
+    teacher: Writer
+    student: Writer
+
+
+@pytest.fixture(scope="module")
+def miniature(models_root: Path) -> Path:
+    return miniature_dir(models_root)
+
+
+@pytest.fixture(scope="module")
+def writers(miniature: Path) -> Writers:
+    def writer(role: str, chunk_tokens: int) -> Writer:
+        return Writer(
+            role,
+            LocalModel(
+                role,
+                str(miniature / role),
+                ModelConfig(model=f"miniature:{role}", chunk_tokens=chunk_tokens),
+            ),
+            BoundaryPredictor(
+                role,
+                str(miniature / f"{role}-predictor"),
+                PredictorConfig(model=f"miniature:{role}"),
+            ),
+        )
+
+    return Writers(writer("teacher", 10), writer("student", 5))
+
+
+@pytest.fixture(scope="module")
+def prompt() -> str:
+    return build_problems(3, 2026)[0].text
+
+
+def test_a_predictor_with_three_labels_is_refused(miniature: Path, tmp_path: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(miniature / "teacher-predictor")
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        num_labels=3,
+    )
+    Qwen3ForTokenClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match=r"'three-way' has 3 labels.*exactly 2"):
+        BoundaryPredictor("three-way", str(tmp_path), PredictorConfig(model=str(tmp_path)))
+
+
+def test_a_missing_predictor_is_named(tmp_path: Path) -> None:
+    path = str(tmp_path / "absent")
+    with pytest.raises(ModelLoadError) as caught:
+        BoundaryPredictor("teacher", path, PredictorConfig(model=path))
+    assert "'teacher'" in str(caught.value) and path in str(caught.value)
+
+
+def test_a_missing_model_is_named(tmp_path: Path) -> None:
+    path = str(tmp_path / "absent")
+    with pytest.raises(ModelLoadError) as caught:
+        LocalModel("student", path, ModelConfig(model=path))
+    assert "'student'" in str(caught.value) and path in str(caught.value)
+
+
+def test_label_chunk_offsets_lie_inside_the_chunk_in_order(writers: Writers) -> None:
+    context = "<think>\nOkay, let's see. Read n and the n integers."
+    chunk = " Hmm, Add them all up. Wait, Print the total."
+    for writer in (writers.teacher, writers.student):
+        labels = writer.predictor.label_chunk(context, chunk)
+        offsets = [offset for offset, _ in labels]
+        assert offsets, writer.role
+        assert all(0 <= offset < len(chunk) for offset in offsets)
+        assert offsets == sorted(set(offsets))
+        assert all(isinstance(style, bool) for _, style in labels)
+
+
+def test_label_chunk_sees_style_after_a_step_and_capability_after_a_connective(
+    writers: Writers,
+) -> None:
+    context = "<think>\nPlan: Read n and the n integers."
+    chunk = " Next: Add them all up."
+    labels = dict(writers.teacher.predictor.label_chunk(context, chunk))
+    assert labels[chunk.index(" Next")] is True
+    assert labels[chunk.index(" Add")] is False
+
+
+def thinking_and_answer(sample: Sample) -> tuple[str, str]:
+    assert sample.text.startswith(THINK_OPEN)
+    head, separator, answer = sample.text.partition(f"\n{THINK_CLOSE}\n\n")
+    assert separator, sample.text
+    return head.removeprefix(THINK_OPEN), answer
+
+
+def check_sample(sample: Sample, mode: GenerationMode) -> None:
+    thinking, answer = thinking_and_answer(sample)
+    assert thinking.strip() and answer.strip()
+    assert THINK_CLOSE not in answer
+    *thinking_spans, answer_span = sample.spans
+    assert {span.phase for span in thinking_spans} == {"thinking"}
+    assert answer_span.phase == "answer"
+    assert answer_span.text == answer
+    # The spans account for every character: thinking spans up to the close tag, then answer.
+    written = "".join(span.text for span in thinking_spans)
+    assert written.partition(THINK_CLOSE)[0].rstrip() == thinking
+    assert all(span.tokens >= 1 for span in sample.spans)
+    assert sample.tokens_by("teacher") + sample.tokens_by("student") == sum(
+        span.tokens for span in sample.spans
+    )
+    authors = {span.author for span in sample.spans}
+    if mode is GenerationMode.TESSY:
+        assert sample.spans[0].author == "student"
+        assert answer_span.author == "student"
+        assert sample.n_switches == sum(span.cut is not None for span in sample.spans)
+    else:
+        expected = "teacher" if mode is GenerationMode.TEACHER_ONLY else "student"
+        assert authors == {expected}
+        assert sample.n_switches == 0
+    assert set(sample.seconds) == authors
+
+
+def generate(
+    writers: Writers, prompt: str, mode: GenerationMode, seed: int = SEED
+) -> Sample | GenerationFailed:
+    torch.manual_seed(seed)
+    try:
+        return generate_sample(prompt, mode, writers.teacher, writers.student, DEMO_GENERATION)
+    except GenerationFailed as failure:
+        return failure
+
+
+@pytest.fixture(scope="module")
+def samples(writers: Writers, prompt: str) -> dict[GenerationMode, Sample | GenerationFailed]:
+    """One sample per mode for the demo prompt, generated once for the module's tests."""
+    return {mode: generate(writers, prompt, mode) for mode in GenerationMode}
+
+
+@pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
+def test_generate_sample_in_each_mode(samples, mode: GenerationMode) -> None:
+    sample = samples[mode]
+    if isinstance(sample, GenerationFailed):
+        assert str(sample), "a failure says why"
+    else:
+        check_sample(sample, mode)
+
+
+def test_tessy_uses_both_authors(samples) -> None:
+    sample = samples[GenerationMode.TESSY]
+    assert isinstance(sample, Sample), f"the trained models should manage the demo: {sample}"
+    assert sample.n_switches >= 1
+    assert sample.tokens_by("teacher") > 0 and sample.tokens_by("student") > 0
+
+
+def test_the_same_seed_gives_the_same_sample(samples, writers: Writers, prompt: str) -> None:
+    again = generate(writers, prompt, GenerationMode.TESSY)
+    first = samples[GenerationMode.TESSY]
+    assert isinstance(again, Sample) and isinstance(first, Sample)
+    assert again.text == first.text
+    assert again.spans == first.spans
+    # And the seed matters: sampling is not greedy.
+    other = generate(writers, prompt, GenerationMode.TESSY, seed=SEED + 1)
+    assert isinstance(other, Sample)
+    assert other.spans != first.spans
+
+
+def test_a_prompt_over_the_context_fails_as_too_long(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    small = Writer(
+        "student",
+        LocalModel(
+            "student",
+            str(miniature / "student"),
+            ModelConfig(model="miniature:student", chunk_tokens=5, max_context_tokens=64),
+        ),
+        writers.student.predictor,
+    )
+    for mode in (GenerationMode.STUDENT_ONLY, GenerationMode.TESSY):
+        with pytest.raises(GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"):
+            generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION)
