@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from tessy_factory.config import ModelConfig
 
@@ -30,19 +35,27 @@ class Continuation:
         return "".join(self.pieces)
 
 
+def load_pretrained(
+    model_class: type, what: str, name: str, path: str
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """Tokenizer and model from a directory or Hub id, on the GPU when there is one."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = model_class.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {what} {name!r} from {path!r}: {exc}") from exc
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return tokenizer, model
+
+
 class LocalModel:
     """A causal LM with its tokenizer and chat template, sampling with the config's settings."""
 
     def __init__(self, name: str, path: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load model {name!r} from {path!r}: {exc}") from exc
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(self.device).eval()
+        self.tokenizer, self.model = load_pretrained(AutoModelForCausalLM, "model", name, path)
+        self.device = self.model.device
 
     def prompt_text(self, user_prompt: str) -> str:
         """The user turn in this model's own chat template, ready for the assistant turn."""

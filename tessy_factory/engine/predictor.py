@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForTokenClassification
 
 from tessy_factory.config import PredictorConfig
-from tessy_factory.engine.local_model import ModelLoadError
+from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 
 STYLE = 1
 
@@ -17,20 +17,15 @@ class BoundaryPredictor:
     def __init__(self, name: str, path: str, config: PredictorConfig) -> None:
         self.name = name
         self.config = config
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForTokenClassification.from_pretrained(path)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(
-                f"cannot load boundary predictor {name!r} from {path!r}: {exc}"
-            ) from exc
+        self.tokenizer, self.model = load_pretrained(
+            AutoModelForTokenClassification, "boundary predictor", name, path
+        )
         if self.model.config.num_labels != 2:
             raise ModelLoadError(
                 f"boundary predictor {name!r} has {self.model.config.num_labels} labels; "
                 "a boundary predictor needs exactly 2 (capability, style)"
             )
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(self.device).eval()
+        self.device = self.model.device
 
     @torch.inference_mode()
     def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
