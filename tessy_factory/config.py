@@ -97,9 +97,13 @@ class PredictorConfig(Strict):
 
 
 class GenerationMode(StrEnum):
-    TESSY = "tessy"
+    """Who writes the thinking and who writes the final answer (the paper's comparisons)."""
+
+    TESSY = "tessy"  # cooperative thinking, student answer
     TEACHER_ONLY = "teacher-only"
     STUDENT_ONLY = "student-only"
+    TEACHER_THINK = "teacher-think"  # teacher thinking, student answer
+    TEACHER_ANSWER = "teacher-answer"  # student thinking, teacher answer
 
 
 class GenerationConfig(Strict):
@@ -111,6 +115,10 @@ class GenerationConfig(Strict):
         description="Modes to run over the same prompts.",
     )
     samples_per_prompt: int = Field(1, ge=1, le=64)
+    tessy_answer_by: Literal["student", "teacher"] = Field(
+        "student",
+        description="Who writes the final answer in tessy mode (teacher: the paper's ablation).",
+    )
     max_total_tokens: int = Field(1024, ge=16, description="Cap on generated tokens per sample.")
     answer_max_tokens: int = Field(384, ge=1, description="Cap on the final answer's tokens.")
     seed: int = 0

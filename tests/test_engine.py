@@ -181,6 +181,15 @@ def thinking_and_answer(sample: Sample) -> tuple[str, str]:
     return head.removeprefix(THINK_OPEN), answer
 
 
+# (who thinks, who answers) in each mode but tessy
+SOLO_AUTHORS = {
+    GenerationMode.TEACHER_ONLY: ("teacher", "teacher"),
+    GenerationMode.STUDENT_ONLY: ("student", "student"),
+    GenerationMode.TEACHER_THINK: ("teacher", "student"),
+    GenerationMode.TEACHER_ANSWER: ("student", "teacher"),
+}
+
+
 def check_sample(sample: Sample, mode: GenerationMode) -> None:
     thinking, answer = thinking_and_answer(sample)
     assert thinking.strip() and answer.strip()
@@ -202,8 +211,9 @@ def check_sample(sample: Sample, mode: GenerationMode) -> None:
         assert answer_span.author == "student"
         assert sample.n_switches == sum(span.cut is not None for span in sample.spans)
     else:
-        expected = "teacher" if mode is GenerationMode.TEACHER_ONLY else "student"
-        assert authors == {expected}
+        thinker, answerer = SOLO_AUTHORS[mode]
+        assert {span.author for span in thinking_spans} == {thinker}
+        assert answer_span.author == answerer
         assert sample.n_switches == 0
     assert set(sample.seconds) == authors
 
@@ -267,3 +277,11 @@ def test_a_prompt_over_the_context_fails_as_too_long(
     for mode in (GenerationMode.STUDENT_ONLY, GenerationMode.TESSY):
         with pytest.raises(GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"):
             generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION)
+
+
+def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:
+    config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
+    torch.manual_seed(SEED)
+    sample = generate_sample(prompt, GenerationMode.TESSY, writers.teacher, writers.student, config)
+    assert sample.spans[0].author == "student"
+    assert sample.spans[-1].phase == "answer" and sample.spans[-1].author == "teacher"

@@ -93,18 +93,34 @@ class _Trace:
         seconds[writer.role] = seconds.get(writer.role, 0.0) + time.perf_counter() - started
 
 
+# Who thinks alone in each solo mode, and who writes each mode's final answer.
+_SOLO_THINKER = {
+    GenerationMode.TEACHER_ONLY: "teacher",
+    GenerationMode.TEACHER_THINK: "teacher",
+    GenerationMode.STUDENT_ONLY: "student",
+    GenerationMode.TEACHER_ANSWER: "student",
+}
+_ANSWERER = {
+    GenerationMode.TEACHER_ONLY: "teacher",
+    GenerationMode.TEACHER_THINK: "student",
+    GenerationMode.STUDENT_ONLY: "student",
+    GenerationMode.TEACHER_ANSWER: "teacher",
+}
+
+
 def generate_sample(
     prompt: str, mode: GenerationMode, teacher: Writer, student: Writer, config: GenerationConfig
 ) -> Sample:
     """One sample for `prompt` in `mode`; raises GenerationFailed with the reason."""
+    writers = {"teacher": teacher, "student": student}
     trace = _Trace()
     try:
         if mode is GenerationMode.TESSY:
             _cooperative_thinking(prompt, trace, teacher, student, config)
-            answerer = student
+            answerer = writers[config.tessy_answer_by]
         else:
-            answerer = teacher if mode is GenerationMode.TEACHER_ONLY else student
-            _solo_thinking(prompt, trace, answerer, config)
+            _solo_thinking(prompt, trace, writers[_SOLO_THINKER[mode]], config)
+            answerer = writers[_ANSWERER[mode]]
         _final_answer(prompt, trace, answerer, config)
     except ContextOverflow as exc:
         raise GenerationFailed(f"prompt too long: {exc}") from exc

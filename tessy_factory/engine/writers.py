@@ -15,8 +15,9 @@ def load_writers(config: BuildConfig, models_root: Path) -> tuple[Writer | None,
     """(teacher, student), each None when no requested mode uses it."""
     modes = set(config.generation.modes)
     cooperative = GenerationMode.TESSY in modes
-    needs_teacher = cooperative or GenerationMode.TEACHER_ONLY in modes
-    needs_student = cooperative or GenerationMode.STUDENT_ONLY in modes
+    # Every mode but one uses both models.
+    needs_teacher = modes != {GenerationMode.STUDENT_ONLY}
+    needs_student = modes != {GenerationMode.TEACHER_ONLY}
     roles = (
         ("teacher", needs_teacher, config.teacher, config.teacher_predictor),
         ("student", needs_student, config.student, config.student_predictor),
