@@ -15,7 +15,20 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tessy_factory.miniature.styles import STUDENT_PHRASES
+from tessy_factory.miniature.styles import STUDENT_PHRASES, TEACHER_PHRASES
+
+# Filler common to reasoning models, plus both miniature styles, for the lexicon predictor.
+DEFAULT_STYLE_PHRASES = (
+    *STUDENT_PHRASES,
+    *TEACHER_PHRASES,
+    "Hmm",
+    "Wait",
+    "Okay",
+    "Alright",
+    "Actually",
+    "Let me",
+    "I think",
+)
 
 
 class ConfigError(ValueError):
@@ -84,15 +97,23 @@ class ModelConfig(Strict):
     max_context_tokens: int = Field(4096, ge=64, description="The model's context window.")
 
 
+LEXICON = "lexicon"
+
+
 class PredictorConfig(Strict):
-    """A boundary predictor: a token classifier with 2 labels (0 capability, 1 style)."""
+    """A boundary predictor: a token classifier with 2 labels (0 capability, 1 style), or
+    `lexicon`, which labels the listed style phrases and needs no model."""
 
     model: str = Field(
-        description="Hub id, local directory, or miniature:teacher / miniature:student."
+        description="Hub id, local directory, miniature:teacher / miniature:student, or lexicon."
     )
     context_tokens: int = Field(200, ge=0, description="Tokens of context shown with the chunk.")
     threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="Style probability for a style label."
+    )
+    phrases: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STYLE_PHRASES),
+        description="Style phrases of the lexicon predictor (model: lexicon only).",
     )
 
 

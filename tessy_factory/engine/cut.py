@@ -13,17 +13,22 @@ def cut_index(pieces: list[str], labels: list[tuple[int, bool]], cut_at_style: b
     cut_char = next((offset for offset, style in labels if style == cut_at_style), None)
     if cut_char is None:
         return None
-    starts = _starts(pieces)
+    starts = _word_starts(pieces)
     for index in range(1, len(pieces)):
         if starts[index] >= cut_char and _word_boundary(pieces[index - 1], pieces[index]):
             return index
     return None
 
 
-def _starts(pieces: list[str]) -> list[int]:
+def _word_starts(pieces: list[str]) -> list[int]:
+    """Where each piece's text begins after its leading whitespace.
+
+    Predictors differ in whether a token's offset includes the space before its word (byte-
+    level BPE) or not (trimmed offsets, word lists); comparing past the space fits both.
+    """
     starts, position = [], 0
     for piece in pieces:
-        starts.append(position)
+        starts.append(position + len(piece) - len(piece.lstrip()))
         position += len(piece)
     return starts
 

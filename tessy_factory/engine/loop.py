@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.cut import cut_index
 from tessy_factory.engine.local_model import ContextOverflow, LocalModel
-from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.engine.predictor import Predictor
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "</think>"
@@ -34,7 +34,7 @@ class Writer:
 
     role: str
     model: LocalModel
-    predictor: BoundaryPredictor | None = None
+    predictor: Predictor | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from transformers import AutoModelForTokenClassification
 
@@ -9,6 +11,14 @@ from tessy_factory.config import PredictorConfig
 from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 
 STYLE = 1
+
+
+class Predictor(Protocol):
+    """What the loop needs of a boundary predictor."""
+
+    def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
+        """(offset in chunk, is style) for the chunk's tokens or words, in order."""
+        ...
 
 
 class BoundaryPredictor:

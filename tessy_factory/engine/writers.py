@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tessy_factory.config import BuildConfig, GenerationMode
+from tessy_factory.config import LEXICON, BuildConfig, GenerationMode, PredictorConfig
+from tessy_factory.engine.lexicon import LexiconPredictor
 from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer
-from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.engine.predictor import BoundaryPredictor, Predictor
 from tessy_factory.miniature.build import resolve_model
 
 
@@ -32,12 +33,14 @@ def load_writers(config: BuildConfig, models_root: Path) -> tuple[Writer | None,
             resolve_model(model_config.model, models_root, predictor=False),
             model_config,
         )
-        predictor = None
-        if cooperative:
-            predictor = BoundaryPredictor(
-                predictor_config.model,
-                resolve_model(predictor_config.model, models_root, predictor=True),
-                predictor_config,
-            )
+        predictor = load_predictor(predictor_config, models_root) if cooperative else None
         writers.append(Writer(role, model, predictor))
     return writers[0], writers[1]
+
+
+def load_predictor(config: PredictorConfig, models_root: Path) -> Predictor:
+    """A trained boundary predictor, or the lexicon one when the config names `lexicon`."""
+    if config.model == LEXICON:
+        return LexiconPredictor(LEXICON, config.phrases)
+    path = resolve_model(config.model, models_root, predictor=True)
+    return BoundaryPredictor(config.model, path, config)

@@ -1,0 +1,37 @@
+"""The lexicon boundary predictor: style is where a listed phrase stands, no model needed.
+
+For users without trained predictors. Unlike a trained predictor it cannot anticipate the
+next token, so it labels the words the chunk actually holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+
+class LexiconPredictor:
+    """Labels each word of a chunk as style when it lies inside one of the phrases."""
+
+    def __init__(self, name: str, phrases: Sequence[str], context_chars: int = 200) -> None:
+        cleaned = sorted({phrase.strip() for phrase in phrases if phrase.strip()}, key=len)
+        if not cleaned:
+            raise ValueError(f"lexicon predictor {name!r}: phrases must not be empty")
+        self.name = name
+        # Longest first, so "Let me think." wins over "Let me".
+        self.pattern = re.compile("|".join(re.escape(p) for p in reversed(cleaned)))
+        self.context_chars = context_chars
+
+    def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
+        """(offset in chunk, is style) for each word that starts inside `chunk`."""
+        # A phrase may begin in the context and end in the chunk, so search across both.
+        tail = context[-self.context_chars :]
+        text = tail + chunk
+        style = [False] * len(text)
+        for match in self.pattern.finditer(text):
+            style[match.start() : match.end()] = [True] * (match.end() - match.start())
+        return [
+            (match.start() - len(tail), style[match.start()])
+            for match in re.finditer(r"\S+", text)
+            if match.start() >= len(tail)
+        ]
