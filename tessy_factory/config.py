@@ -127,6 +127,16 @@ class GenerationMode(StrEnum):
     TEACHER_ANSWER = "teacher-answer"  # student thinking, teacher answer
 
 
+class RepetitionConfig(Strict):
+    """When a sample counts as stuck in a loop (the reference: 3-50 words, 8 times, 1,000
+    characters)."""
+
+    min_words: int = Field(3, ge=1, description="Shortest repeated fragment, in words.")
+    max_words: int = Field(50, ge=1, description="Longest repeated fragment, in words.")
+    repeats: int = Field(8, ge=2, description="Copies in a row that make a loop.")
+    window_chars: int = Field(1000, ge=10, description="How far back to look.")
+
+
 class GenerationConfig(Strict):
     """How samples are generated."""
 
@@ -143,6 +153,13 @@ class GenerationConfig(Strict):
     max_total_tokens: int = Field(1024, ge=16, description="Cap on generated tokens per sample.")
     answer_max_tokens: int = Field(384, ge=1, description="Cap on the final answer's tokens.")
     seed: int = 0
+    end_of_thinking: list[str] = Field(
+        default_factory=lambda: ["</think>", "<|channel|>final<|message|>", "assistantfinal"],
+        min_length=1,
+        description="Markers that end the thinking (GPT-OSS's final channel too); all "
+        "become </think> in the output.",
+    )
+    repetition: RepetitionConfig = Field(default_factory=RepetitionConfig)
 
     @model_validator(mode="after")
     def _modes_unique(self) -> GenerationConfig:

@@ -19,6 +19,7 @@ from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.cut import cut_index
 from tessy_factory.engine.local_model import ContextOverflow, LocalModel
 from tessy_factory.engine.predictor import Predictor
+from tessy_factory.engine.repetition import repeated_fragment
 
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "</think>"
@@ -136,7 +137,7 @@ def _cooperative_thinking(
         continuation = current.model.continue_text(
             current.model.prompt_text(prompt) + trace.thinking, current.model.config.chunk_tokens
         )
-        pieces, closed = _until_close(continuation.pieces)
+        pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
         if continuation.ended and not closed:
@@ -148,6 +149,7 @@ def _cooperative_thinking(
         )
         trace.add(current, pieces[:cut] if cut else pieces, "thinking", cut)
         trace.timed(current, started)
+        _refuse_loops(trace, config)
         if cut:
             trace.sample.n_switches += 1
             current, other = other, current
@@ -161,25 +163,42 @@ def _solo_thinking(prompt: str, trace: _Trace, writer: Writer, config: Generatio
     continuation = writer.model.continue_text(
         writer.model.prompt_text(prompt) + trace.thinking, config.max_total_tokens
     )
-    pieces, closed = _until_close(continuation.pieces)
+    pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
+    _refuse_loops(trace, config)
     if not closed:
         raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
 
-def _until_close(pieces: list[str]) -> tuple[list[str], bool]:
-    """The pieces up to and including the one that closes the thinking block."""
-    text = ""
+def _until_close(pieces: list[str], before: str, markers: list[str]) -> tuple[list[str], bool]:
+    """The pieces up to and including the one that completes an end-of-thinking marker."""
+    # A marker of several tokens may have begun in the text before this chunk.
+    text = before[-max(map(len, markers)) :]
     for index, piece in enumerate(pieces):
         text += piece
-        if THINK_CLOSE in text:
+        if any(marker in text for marker in markers):
             return pieces[: index + 1], True
     return pieces, False
 
 
+def _thinking_before_marker(text: str, markers: list[str]) -> str:
+    """The thinking up to the earliest end-of-thinking marker (all of it if none)."""
+    positions = [text.find(marker) for marker in markers if marker in text]
+    return text[: min(positions)] if positions else text
+
+
+def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
+    fragment = repeated_fragment(trace.thinking, config.repetition)
+    if fragment is not None:
+        raise GenerationFailed(
+            f"degenerate repetition: {fragment[:80]!r} {config.repetition.repeats} times in a row"
+        )
+
+
 def _final_answer(prompt: str, trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
-    head, _, _ = trace.thinking.partition(THINK_CLOSE)
+    head = _thinking_before_marker(trace.thinking, config.end_of_thinking)
+    # Whatever marker the model used, the output is in the student's format.
     thinking = f"{head.rstrip()}\n{THINK_CLOSE}\n\n"
     started = time.perf_counter()
     continuation = writer.model.continue_text(

@@ -1,0 +1,48 @@
+"""Safeguards of the generation loop: loops are refused, any end-of-thinking marker counts."""
+
+from __future__ import annotations
+
+from tessy_factory.config import GenerationConfig, RepetitionConfig
+from tessy_factory.engine.loop import _thinking_before_marker, _until_close
+from tessy_factory.engine.repetition import repeated_fragment
+
+RULE = RepetitionConfig()
+MARKERS = GenerationConfig().end_of_thinking
+
+
+def test_a_fragment_repeated_eight_times_in_a_row_is_a_loop():
+    text = "Read n. " + "Wait, let me check again. " * 8
+    assert repeated_fragment(text, RULE) == "Wait, let me check again."
+
+
+def test_seven_repeats_or_a_broken_run_is_not_a_loop():
+    assert repeated_fragment("Read n. " + "Wait, let me check. " * 7, RULE) is None
+    assert repeated_fragment("Wait, let me check. " * 8 + "Print it.", RULE) is None
+
+
+def test_fragments_shorter_than_the_minimum_do_not_count():
+    assert repeated_fragment("ok " * 20, RULE) is None  # 1-word runs need min_words 1
+    assert repeated_fragment("ok " * 20, RepetitionConfig(min_words=1)) == "ok"
+
+
+def test_only_the_window_is_searched():
+    loop = "a b c " * 8
+    assert repeated_fragment(loop, RepetitionConfig(window_chars=len(loop))) == "a b c"
+    assert repeated_fragment(loop, RepetitionConfig(window_chars=20)) is None
+
+
+def test_the_gpt_oss_final_channel_ends_the_thinking_like_think_close():
+    pieces = [" done", ".", "<|channel|>", "final", "<|message|>", "Answer"]
+    kept, closed = _until_close(pieces, "<think>\nAll", MARKERS)
+    assert closed and kept == pieces[:5]
+    text = "<think>\nAll done.<|channel|>final<|message|>"
+    assert _thinking_before_marker(text, MARKERS) == "<think>\nAll done."
+
+
+def test_a_marker_begun_in_the_previous_turn_is_seen():
+    kept, closed = _until_close(["final<|message|>", " x"], "abc<|channel|>", MARKERS)
+    assert closed and kept == ["final<|message|>"]
+
+
+def test_without_a_marker_the_chunk_stays_open():
+    assert _until_close([" a", " b"], "<think>\n", MARKERS) == ([" a", " b"], False)
