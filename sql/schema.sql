@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS generations (
     prompt_id       VARCHAR NOT NULL,
     mode            VARCHAR NOT NULL,
     sample_index    INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 1, -- generation attempts so far (bounded)
     status          VARCHAR NOT NULL,        -- ok | failed
     error           VARCHAR,
     text            VARCHAR,                 -- <think>\n...\n</think>\n\nanswer

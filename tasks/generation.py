@@ -1,11 +1,13 @@
-"""Task: generate every sample the run still lacks, storing each one as it completes."""
+"""Task: generate every sample the run still lacks, storing each attempt as it completes."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 
+import duckdb
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -22,81 +24,111 @@ def sample_id(run_id: str, prompt_id: str, mode: str, index: int) -> str:
     return hashlib.sha256(f"{run_id}|{prompt_id}|{mode}|{index}".encode()).hexdigest()[:16]
 
 
-def _seed(base: int, sample: str) -> int:
-    return (base * 1_000_003 + int(sample, 16)) % 2**31
+@dataclass(frozen=True)
+class Slot:
+    """One sample to write: which prompt, mode and index, and how many attempts it had."""
+
+    sample_id: str
+    prompt_id: str
+    prompt: str
+    mode: GenerationMode
+    index: int
+    attempts: int
 
 
 @task(name="generate", cache_policy=NO_CACHE)
 def generate(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, int]:
-    """Generate the missing samples of the run in every configured mode."""
+    """Generate the run's missing samples, retrying failures up to `max_attempts` in all.
+
+    Attempts are stored with each sample, so the bound holds across re-runs of the build.
+    """
     logger = get_run_logger()
-    with connect(home.database) as con:
-        prompts = con.execute(sql("prompts_of_run"), [run_id]).fetchall()
-        done = {row[0] for row in con.execute(sql("sample_ids_of_run"), [run_id]).fetchall()}
-    slots = [
-        (prompt_id, text, mode, index)
-        for prompt_id, text in prompts
-        for mode in config.generation.modes
-        for index in range(config.generation.samples_per_prompt)
-        if sample_id(run_id, prompt_id, mode, index) not in done
-    ]
-    logger.info("generation: %d samples to write, %d already done", len(slots), len(done))
-    if not slots:
-        return {"written": 0, "failed": 0}
-    teacher, student = load_writers(config, home.models)
+    slots, done = _pending(run_id, config, home)
+    logger.info("generation: %d samples to write, %d already done", len(slots), done)
     counts = {"written": 0, "failed": 0}
+    if not slots:
+        return counts
+    teacher, student = load_writers(config, home.models)
     with connect(home.database) as con:
-        for position, (prompt_id, text, mode, index) in enumerate(slots, start=1):
-            row = _one_sample(run_id, prompt_id, text, mode, index, teacher, student, config)
-            con.execute(sql("insert_generation"), row)
-            counts["written" if row[5] == "ok" else "failed"] += 1
+        for position, slot in enumerate(slots, start=1):
+            row = _attempts(run_id, slot, teacher, student, config, con)
+            counts["written" if row.status == "ok" else "failed"] += 1
             logger.info(
                 "generation %d/%d: %s prompt %s -> %s",
                 position,
                 len(slots),
-                mode,
-                prompt_id,
-                row[5] if row[6] is None else f"failed: {row[6]}",
+                slot.mode,
+                slot.prompt_id,
+                row.status if row.error is None else f"failed: {row.error}",
             )
     return counts
 
 
-def _one_sample(
+def _pending(run_id: str, config: BuildConfig, home: FactoryHome) -> tuple[list[Slot], int]:
+    """The slots without a sample, or whose sample failed with attempts left; and the rest."""
+    with connect(home.database) as con:
+        prompts = con.execute(sql("prompts_of_run"), [run_id]).fetchall()
+        stored = {
+            sid: (status, attempts)
+            for sid, status, attempts in con.execute(
+                sql("sample_attempts_of_run"), [run_id]
+            ).fetchall()
+        }
+    slots = []
+    for prompt_id, text in prompts:
+        for mode in config.generation.modes:
+            for index in range(config.generation.samples_per_prompt):
+                sid = sample_id(run_id, prompt_id, mode, index)
+                status, attempts = stored.get(sid, (None, 0))
+                if status != "ok" and attempts < config.generation.max_attempts:
+                    slots.append(Slot(sid, prompt_id, text, mode, index, attempts))
+    retries = sum(1 for slot in slots if slot.attempts)
+    return slots, len(stored) - retries
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a slot's last attempt ended."""
+
+    status: str
+    error: str | None
+
+
+def _attempts(
     run_id: str,
-    prompt_id: str,
-    text: str,
-    mode: GenerationMode,
-    index: int,
+    slot: Slot,
     teacher: Writer | None,
     student: Writer | None,
     config: BuildConfig,
-) -> list:
-    sid = sample_id(run_id, prompt_id, mode, index)
-    torch.manual_seed(_seed(config.generation.seed, sid))
-    started = time.perf_counter()
-    head = [run_id, sid, prompt_id, str(mode), index]
-    try:
-        sample = generate_sample(text, mode, teacher, student, config.generation)
-    except GenerationFailed as exc:
-        return [
-            *head,
-            "failed",
-            str(exc),
-            None,
-            None,
-            None,
-            None,
-            None,
-            time.perf_counter() - started,
-        ]
-    return [
-        *head,
-        "ok",
-        None,
-        sample.text,
-        json.dumps(sample.spans_json()),
-        sample.tokens_by("teacher"),
-        sample.tokens_by("student"),
-        sample.n_switches,
-        time.perf_counter() - started,
-    ]
+    con: duckdb.DuckDBPyConnection,
+) -> Outcome:
+    """Attempt the slot until it succeeds or runs out of attempts, storing each attempt."""
+    outcome = Outcome("failed", None)
+    for attempt in range(slot.attempts + 1, config.generation.max_attempts + 1):
+        # A fresh seed per attempt: a retry with the same seed would fail the same way.
+        torch.manual_seed(
+            (config.generation.seed * 1_000_003 + int(slot.sample_id, 16) + attempt) % 2**31
+        )
+        started = time.perf_counter()
+        head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index, attempt]
+        try:
+            sample = generate_sample(slot.prompt, slot.mode, teacher, student, config.generation)
+        except GenerationFailed as exc:
+            outcome = Outcome("failed", str(exc))
+            row = [*head, "failed", str(exc), None, None, None, None, None]
+        else:
+            outcome = Outcome("ok", None)
+            row = [
+                *head,
+                "ok",
+                None,
+                sample.text,
+                json.dumps(sample.spans_json()),
+                sample.tokens_by("teacher"),
+                sample.tokens_by("student"),
+                sample.n_switches,
+            ]
+        con.execute(sql("upsert_generation"), [*row, time.perf_counter() - started])
+        if outcome.status == "ok":
+            break
+    return outcome

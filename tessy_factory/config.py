@@ -146,6 +146,9 @@ class GenerationConfig(Strict):
         description="Modes to run over the same prompts.",
     )
     samples_per_prompt: int = Field(1, ge=1, le=64)
+    max_attempts: int = Field(
+        2, ge=1, le=10, description="Attempts per sample, counted across re-runs of a build."
+    )
     tessy_answer_by: Literal["student", "teacher"] = Field(
         "student",
         description="Who writes the final answer in tessy mode (teacher: the paper's ablation).",

@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from flows.build import build_dataset
+from flows.build import QualityGateFailed, build_dataset
 from tasks.runs import RunConflict
 from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
@@ -122,3 +122,27 @@ def test_reusing_a_run_id_with_another_config_is_refused(built):
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(RunConflict, match=RUN_ID):
         build_dataset(changed, run_id=RUN_ID)
+
+
+def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
+    tmp_path, models_root, prefect_harness
+):
+    home = make_home(tmp_path / "home", models_root)
+    config = BuildConfig.model_validate(
+        {
+            "home": str(home),
+            "sources": [{"kind": "demo", "count": 2, "seed": 3}],
+            # Too few tokens to ever close the thinking: every attempt fails.
+            "generation": {"modes": ["student-only"], "max_total_tokens": 16, "max_attempts": 2},
+        }
+    )
+    for _ in range(2):
+        with pytest.raises(QualityGateFailed, match="quality gate failed"):
+            build_dataset(config, run_id="retry-1")
+        with connect(home / "factory.duckdb") as con:
+            rows = con.execute("SELECT attempts, status, error FROM generations").fetchall()
+            run = con.execute("SELECT status, error, version FROM runs").fetchone()
+        assert [(attempts, status) for attempts, status, _ in rows] == [(2, "failed")] * 2
+        assert all("did not end within 16 tokens" in error for _, _, error in rows)
+        assert run[0] == "failed" and "QualityGateFailed" in run[1] and run[2] is None
+    assert existing_versions(home / "hub", config.publish.repo_id) == []

@@ -1,0 +1,1 @@
+SELECT sample_id, status, attempts FROM generations WHERE run_id = ?;

@@ -1,1 +1,0 @@
-SELECT sample_id FROM generations WHERE run_id = ?;
