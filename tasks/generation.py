@@ -110,16 +110,20 @@ def _attempts(
             (config.generation.seed * 1_000_003 + int(slot.sample_id, 16) + attempt) % 2**31
         )
         started = time.perf_counter()
-        head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index, attempt]
+        head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index]
         try:
             sample = generate_sample(slot.prompt, slot.mode, teacher, student, config.generation)
         except GenerationFailed as exc:
             outcome = Outcome("failed", str(exc))
-            row = [*head, "failed", str(exc), None, None, None, None, None]
+            # A prompt that does not fit is spent at once: no later attempt can help it.
+            spent = attempt if exc.retryable else config.generation.max_attempts
+            row = [*head, spent, "failed", str(exc), None, None, None, None, None]
         else:
             outcome = Outcome("ok", None)
+            spent = attempt
             row = [
                 *head,
+                spent,
                 "ok",
                 None,
                 sample.text,
@@ -129,6 +133,6 @@ def _attempts(
                 sample.n_switches,
             ]
         con.execute(sql("upsert_generation"), [*row, time.perf_counter() - started])
-        if outcome.status == "ok":
+        if outcome.status == "ok" or spent == config.generation.max_attempts:
             break
     return outcome

@@ -275,8 +275,11 @@ def test_a_prompt_over_the_context_fails_as_too_long(
         writers.student.predictor,
     )
     for mode in (GenerationMode.STUDENT_ONLY, GenerationMode.TESSY):
-        with pytest.raises(GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"):
+        with pytest.raises(
+            GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"
+        ) as caught:
             generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION)
+        assert not caught.value.retryable  # another attempt cannot make it fit
 
 
 def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:

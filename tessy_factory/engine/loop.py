@@ -26,7 +26,14 @@ THINK_CLOSE = "</think>"
 
 
 class GenerationFailed(RuntimeError):
-    """A sample could not be generated; the message says why."""
+    """A sample could not be generated; the message says why.
+
+    `retryable` is False where another attempt cannot help (the prompt does not fit).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ def generate_sample(
             answerer = writers[_ANSWERER[mode]]
         _final_answer(prompt, trace, answerer, config)
     except ContextOverflow as exc:
-        raise GenerationFailed(f"prompt too long: {exc}") from exc
+        raise GenerationFailed(f"prompt too long: {exc}", retryable=False) from exc
     return trace.sample
 
 
