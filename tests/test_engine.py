@@ -288,3 +288,24 @@ def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt
     sample = generate_sample(prompt, GenerationMode.TESSY, writers.teacher, writers.student, config)
     assert sample.spans[0].author == "student"
     assert sample.spans[-1].phase == "answer" and sample.spans[-1].author == "teacher"
+
+
+def test_the_kv_cache_reads_only_new_text_and_matches_a_full_recompute(
+    miniature: Path, prompt: str
+) -> None:
+    greedy = ModelConfig(model="miniature:teacher", temperature=0.0)
+    model = LocalModel("teacher", str(miniature / "teacher"), greedy)
+    cache = model.new_cache()
+    prefix = model.prompt_text(prompt) + "<think>\nOkay, let's see."
+    first = model.continue_text(prefix, 10, cache)
+    prefix_ids = model.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    assert cache.ids[: len(prefix_ids)] == prefix_ids
+    assert cache.values.get_seq_length() == len(cache.ids) >= len(prefix_ids)
+
+    # Another author's text joins mid-word, so the seam tokenises differently as a whole.
+    joined = prefix + first.pieces[0] + "m, Rea" + "d n and the n integers."
+    joined_ids = model.tokenizer(joined, add_special_tokens=False)["input_ids"]
+    cached = model.continue_text(joined, 10, cache)
+    full = model.continue_text(joined, 10)
+    assert cached.pieces == full.pieces
+    assert cache.ids[: len(joined_ids)] == joined_ids

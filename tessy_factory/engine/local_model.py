@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -48,6 +49,28 @@ def load_pretrained(
     return tokenizer, model
 
 
+@dataclass
+class KVCache:
+    """One model's key/value cache for one sample, and the token ids it holds."""
+
+    values: DynamicCache
+    ids: list[int] = field(default_factory=list)
+
+    def keep_common_prefix(self, ids: list[int]) -> None:
+        """Drop cached tokens from the first one that differs from `ids`, keeping at least
+        one token of `ids` uncached, since generation needs one token to run."""
+        keep = 0
+        for cached, new in zip(self.ids, ids, strict=False):
+            if cached != new:
+                break
+            keep += 1
+        keep = min(keep, len(ids) - 1)
+        surplus = self.values.get_seq_length() - keep
+        if surplus > 0:
+            self.values.crop(-surplus)
+        self.ids = self.ids[:keep]
+
+
 class LocalModel:
     """A causal LM with its tokenizer and chat template, sampling with the config's settings."""
 
@@ -63,32 +86,48 @@ class LocalModel:
             [{"role": "user", "content": user_prompt}], add_generation_prompt=True, tokenize=False
         )
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def new_cache(self) -> KVCache:
+        """A KV cache for one sample's text, to pass to every `continue_text` of it."""
+        return KVCache(DynamicCache(config=self.model.config))
 
     @torch.inference_mode()
-    def continue_text(self, prefix: str, max_new_tokens: int) -> Continuation:
-        """Sample up to `max_new_tokens` tokens after `prefix`."""
-        ids = self.tokenizer(prefix, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        if ids.shape[1] + max_new_tokens > self.config.max_context_tokens:
+    def continue_text(
+        self, prefix: str, max_new_tokens: int, cache: KVCache | None = None
+    ) -> Continuation:
+        """Sample up to `max_new_tokens` tokens after `prefix`.
+
+        With a cache, only the tokens of `prefix` the cache has not seen are run through the
+        model. `prefix` is tokenised whole every time, so where another model's text joins
+        this one's, the model sees the same tokens as without a cache: the cache is cut
+        back to the longest prefix of tokens it shares with the new tokenisation.
+        """
+        ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        if len(ids) + max_new_tokens > self.config.max_context_tokens:
             raise ContextOverflow(
-                f"{ids.shape[1]} tokens plus {max_new_tokens} new exceed the context of "
+                f"{len(ids)} tokens plus {max_new_tokens} new exceed the context of "
                 f"{self.name!r} ({self.config.max_context_tokens} tokens)"
             )
+        if cache is not None:
+            cache.keep_common_prefix(ids)
+        tensor = torch.tensor([ids], device=self.device)
         output = self.model.generate(
-            ids.to(self.device),
-            attention_mask=torch.ones_like(ids).to(self.device),
+            tensor,
+            attention_mask=torch.ones_like(tensor),
+            cache=None if cache is None else cache.values,
             max_new_tokens=max_new_tokens,
             do_sample=self.config.temperature > 0,
             temperature=self.config.temperature or None,
             top_p=self.config.top_p,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
-        )[0, ids.shape[1] :].tolist()
-        ended = bool(output) and output[-1] == self.tokenizer.eos_token_id
+        )[0].tolist()
+        if cache is not None:
+            cache.ids = output[: cache.values.get_seq_length()]
+        new = output[len(ids) :]
+        ended = bool(new) and new[-1] == self.tokenizer.eos_token_id
         if ended:
-            output = output[:-1]
-        return Continuation(self._pieces(output), ended)
+            new = new[:-1]
+        return Continuation(self._pieces(new), ended)
 
     def _pieces(self, ids: list[int]) -> list[str]:
         # Decoding growing prefixes keeps multi-byte characters whole that per-token

@@ -6,8 +6,8 @@ capability token, the teacher's at the first style token; a cut switches roles; 
 thinking ends, the student writes the final answer. Each model sees the prompt in its own
 chat template; only the generated text is shared, in the student's format.
 
-This version re-encodes the whole prefix at every turn, as the authors' code does; the
-KV-cached engine replaces it (issue 3).
+Each model keeps one KV cache per sample and reads only the text it has not seen, where the
+authors' code re-sends the whole prefix every 5-10 tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.cut import cut_index
-from tessy_factory.engine.local_model import ContextOverflow, LocalModel
+from tessy_factory.engine.local_model import ContextOverflow, Continuation, KVCache, LocalModel
 from tessy_factory.engine.predictor import Predictor
 from tessy_factory.engine.repetition import repeated_fragment
 
@@ -76,10 +76,20 @@ class Sample:
 class _Trace:
     """The shared text being written, with its spans and per-model timing."""
 
-    def __init__(self) -> None:
+    def __init__(self, prompt: str) -> None:
+        self.prompt = prompt
         self.sample = Sample()
         self.thinking = THINK_OPEN
         self.tokens = 0
+        self.caches: dict[str, KVCache] = {}
+
+    def continue_as(self, writer: Writer, text: str, max_new_tokens: int) -> Continuation:
+        """`writer` continues `text` after the prompt in its own chat template, reusing its
+        KV cache of this sample so it only reads what it has not seen."""
+        if writer.role not in self.caches:
+            self.caches[writer.role] = writer.model.new_cache()
+        prefix = writer.model.prompt_text(self.prompt) + text
+        return writer.model.continue_text(prefix, max_new_tokens, self.caches[writer.role])
 
     def add(self, writer: Writer, pieces: list[str], phase: str, cut: int | None = None) -> None:
         text = "".join(pieces)
@@ -121,29 +131,27 @@ def generate_sample(
 ) -> Sample:
     """One sample for `prompt` in `mode`; raises GenerationFailed with the reason."""
     writers = {"teacher": teacher, "student": student}
-    trace = _Trace()
+    trace = _Trace(prompt)
     try:
         if mode is GenerationMode.TESSY:
-            _cooperative_thinking(prompt, trace, teacher, student, config)
+            _cooperative_thinking(trace, teacher, student, config)
             answerer = writers[config.tessy_answer_by]
         else:
-            _solo_thinking(prompt, trace, writers[_SOLO_THINKER[mode]], config)
+            _solo_thinking(trace, writers[_SOLO_THINKER[mode]], config)
             answerer = writers[_ANSWERER[mode]]
-        _final_answer(prompt, trace, answerer, config)
+        _final_answer(trace, answerer, config)
     except ContextOverflow as exc:
         raise GenerationFailed(f"prompt too long: {exc}", retryable=False) from exc
     return trace.sample
 
 
 def _cooperative_thinking(
-    prompt: str, trace: _Trace, teacher: Writer, student: Writer, config: GenerationConfig
+    trace: _Trace, teacher: Writer, student: Writer, config: GenerationConfig
 ) -> None:
     current, other = student, teacher
     while trace.tokens < config.max_total_tokens:
         started = time.perf_counter()
-        continuation = current.model.continue_text(
-            current.model.prompt_text(prompt) + trace.thinking, current.model.config.chunk_tokens
-        )
+        continuation = trace.continue_as(current, trace.thinking, current.model.config.chunk_tokens)
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
@@ -165,11 +173,9 @@ def _cooperative_thinking(
     raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
 
-def _solo_thinking(prompt: str, trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
     started = time.perf_counter()
-    continuation = writer.model.continue_text(
-        writer.model.prompt_text(prompt) + trace.thinking, config.max_total_tokens
-    )
+    continuation = trace.continue_as(writer, trace.thinking, config.max_total_tokens)
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
@@ -203,14 +209,12 @@ def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
         )
 
 
-def _final_answer(prompt: str, trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
     head = _thinking_before_marker(trace.thinking, config.end_of_thinking)
     # Whatever marker the model used, the output is in the student's format.
     thinking = f"{head.rstrip()}\n{THINK_CLOSE}\n\n"
     started = time.perf_counter()
-    continuation = writer.model.continue_text(
-        writer.model.prompt_text(prompt) + thinking, config.answer_max_tokens
-    )
+    continuation = trace.continue_as(writer, thinking, config.answer_max_tokens)
     answer = continuation.text.strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
