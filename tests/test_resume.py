@@ -26,17 +26,20 @@ def tessy(home: Path, config: Path, env: dict) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # Its own process group, so the kill takes the temporary Prefect server with it.
+        start_new_session=True,
     )
 
 
 def kill_after_samples(process: subprocess.Popen, samples: int, timeout: float) -> str:
-    """Read the build's log until it reports `samples` generated, then SIGKILL it."""
+    """Read the build's log until it reports `samples` generated, then SIGKILL its whole
+    process tree, as a crash of the machine would."""
     deadline, seen = time.monotonic() + timeout, []
     for line in process.stdout:
         seen.append(line)
         if f"generation {samples}/" in line or time.monotonic() > deadline:
             break
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     return "".join(seen)
 
