@@ -11,7 +11,7 @@ from tasks.curation import curate_run
 from tasks.generation import generate
 from tasks.publishing import publish
 from tasks.reporting import write_report
-from tasks.runs import close_run, new_run_id, open_run
+from tasks.runs import check_run_id, close_run, new_run_id, open_run
 from tasks.sourcing import load_prompts
 from tasks.verification import verify
 from tessy_factory.config import BuildConfig
@@ -42,14 +42,16 @@ def build_dataset(
     `config_dir` is where relative paths in the config (prompt files) are resolved.
     """
     home = FactoryHome.resolve(config.home)
-    run_id = run_id or new_run_id(config)
+    run_id = check_run_id(run_id) if run_id else new_run_id(config)
     open_run(run_id, config, home)
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
         generate(run_id, config, home)
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config.curation, home)
-        report = write_report(run_id, config, home, quality.to_markdown())
+        report = write_report(
+            run_id, config, home, quality.to_markdown(), releasing=quality.success
+        )
         if not quality.success:
             raise QualityGateFailed(
                 f"run {run_id}: the quality gate failed; see {home.reports / f'{run_id}.md'}"

@@ -1,7 +1,8 @@
 -- One keep/drop decision per generation of a run, with the reason, in the order checked:
 -- a failed generation, no verdict, a verdict other than accepted (when required), an exact
 -- duplicate of a keepable sample with a smaller sample_id (its twin), else kept.
--- Exact means the same md5 of the text lower-cased, with whitespace runs collapsed, trimmed.
+-- Exact means the same prompt and the same md5 of the text lower-cased, with whitespace runs
+-- collapsed, trimmed: one answer to two different prompts is two distinct SFT rows.
 INSERT INTO curation (run_id, sample_id, kept, reason, twin_id)
 WITH judged AS (
     SELECT
@@ -11,7 +12,8 @@ WITH judged AS (
             WHEN v.sample_id IS NULL THEN 'not-verified'
             WHEN $require_accepted AND v.verdict <> 'accepted' THEN 'not-accepted'
         END AS dropped_for,
-        md5(trim(regexp_replace(lower(g.text), '\s+', ' ', 'g'))) AS text_hash
+        md5(g.prompt_id || ':' || trim(regexp_replace(lower(g.text), '\s+', ' ', 'g')))
+            AS text_hash
     FROM generations AS g
     LEFT JOIN verdicts AS v ON v.run_id = g.run_id AND v.sample_id = g.sample_id
     WHERE g.run_id = $run_id

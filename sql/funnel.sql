@@ -20,6 +20,9 @@ WITH
             count(*) FILTER (WHERE kept) AS kept
         FROM curation
         WHERE run_id = $run_id
+    ),
+    release_rows AS (
+        SELECT coalesce(sum(n_rows), 0)::BIGINT AS n FROM releases WHERE run_id = $run_id
     )
 SELECT
     prompt_rows.n + quarantine_rows.n AS prompts_in,
@@ -28,5 +31,6 @@ SELECT
     generation_rows.failed AS failed,
     verdict_rows.accepted AS verified,
     curation_rows.duplicate AS deduped,
-    curation_rows.kept AS published
-FROM prompt_rows, quarantine_rows, generation_rows, verdict_rows, curation_rows;
+    curation_rows.kept AS kept,
+    release_rows.n AS published
+FROM prompt_rows, quarantine_rows, generation_rows, verdict_rows, curation_rows, release_rows;

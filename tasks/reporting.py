@@ -13,10 +13,14 @@ from tessy_factory.report import build_report
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def write_report(run_id: str, config: BuildConfig, home: FactoryHome, quality_md: str) -> str:
+def write_report(
+    run_id: str, config: BuildConfig, home: FactoryHome, quality_md: str, releasing: bool
+) -> str:
     """Render the report, save it as reports/<run_id>.md and attach it to the flow run."""
     with connect(home.database) as con:
-        report = build_report(con, run_id, config.report.style_phrases, quality_md)
+        report = build_report(
+            con, run_id, config.report.style_phrases, quality_md, releasing=releasing
+        )
     (home.reports / f"{run_id}.md").write_text(report, encoding="utf-8")
     create_markdown_artifact(
         key=_artifact_key(run_id), markdown=report, description=f"Build report of {run_id}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+import secrets
+from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -17,10 +19,22 @@ class RunConflict(ValueError):
     """A run id is reused with a different configuration."""
 
 
-def new_run_id(config: BuildConfig, now: datetime | None = None) -> str:
-    """A readable, sortable run id: `<name>-<UTC timestamp>`."""
-    now = now or datetime.now()
-    return f"{config.name}-{now:%Y%m%d-%H%M%S}"
+RUN_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,127}$")
+
+
+def new_run_id(config: BuildConfig) -> str:
+    """A readable, sortable, unique run id: `<name>-<UTC timestamp>-<random>`."""
+    return f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """The run id, if it is safe as a file name; ValueError naming it otherwise."""
+    if not RUN_ID.match(run_id):
+        raise ValueError(
+            f"run id {run_id!r}: use letters, digits, '.', '_' and '-' (at most 128), "
+            "starting with a letter or digit"
+        )
+    return run_id
 
 
 @task(name="open-run", cache_policy=NO_CACHE)

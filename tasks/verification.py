@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory.config import VerificationConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
-from tessy_factory.verify.judge import judge_many
+from tessy_factory.verify.judge import Verdict, judge_many
 from tessy_factory.verify.runner import Limits
 
 # Verdicts are stored per batch, so an interrupted run keeps what was judged.
@@ -35,12 +35,25 @@ def verify(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[s
             judgements = judge_many(
                 [(text, json.loads(tests)) for _, text, tests in batch], limits, config.workers
             )
-            rows = [
-                [run_id, sid, j.verdict.value, j.tests_passed, j.tests_total, j.detail, j.seconds]
-                for (sid, _, _), j in zip(batch, judgements, strict=True)
-            ]
-            con.executemany(sql("insert_verdict"), rows)
-            for judgement in judgements:
-                counts[judgement.verdict.value] = counts.get(judgement.verdict.value, 0) + 1
+            rows = []
+            for (sid, _, _), j in zip(batch, judgements, strict=True):
+                counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
+                if j.verdict is Verdict.SANDBOX_ERROR:
+                    # The judge's own failure: left unjudged, so a re-run judges it again.
+                    logger.warning("verification: sample %s not judged: %s", sid, j.detail)
+                    continue
+                rows.append(
+                    [
+                        run_id,
+                        sid,
+                        j.verdict.value,
+                        j.tests_passed,
+                        j.tests_total,
+                        j.detail,
+                        j.seconds,
+                    ]
+                )
+            if rows:
+                con.executemany(sql("insert_verdict"), rows)
     logger.info("verification: %s", counts)
     return counts

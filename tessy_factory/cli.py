@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,7 +13,7 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from tessy_factory.config import ConfigError, load_config
+from tessy_factory.config import load_config
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
@@ -40,24 +40,36 @@ def build(
     home: HomeOption = None,
 ) -> None:
     """Run a complete build: prompts, generation, verification, curation, publishing."""
+    # Imported here: importing the flow pulls in Prefect, slow for the other commands.
+    from flows.build import build_dataset
+    from tasks.runs import check_run_id
+
     try:
         build_config = load_config(config)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        if run_id is not None:
+            check_run_id(run_id)
+    except ValueError as exc:
+        _fail(exc, code=2)
     if home is not None:
         build_config = build_config.model_copy(update={"home": str(home)})
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Imported here: importing the flow pulls in Prefect, slow for the other commands.
-    from flows.build import build_dataset
-
-    result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
+    try:
+        result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
+    except (ValueError, RuntimeError, OSError) as exc:
+        # Expected failures (bad source, run id conflict, quality gate, model or publish
+        # errors) print their message; Prefect has already logged the traceback.
+        _fail(exc, code=1)
     console.print(
         f"\n[green]Build {result.run_id} published {result.rows} rows as {result.version}[/green]"
     )
     console.print(f"dataset: {result.dataset}")
     console.print(f"report:  {result.report}")
     console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
+
+
+def _fail(exc: Exception, code: int) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
+    raise typer.Exit(code) from exc
 
 
 @app.command()

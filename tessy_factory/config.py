@@ -252,7 +252,7 @@ def load_config(path: str | Path) -> BuildConfig:
     try:
         return BuildConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe_errors(exc)}") from exc
+        raise ConfigError(f"{path}: invalid config\n  {describe_errors(exc)}") from exc
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -261,4 +261,4 @@ def describe_errors(exc: ValidationError) -> str:
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(top level)"
         lines.append(f"{field}: {error['msg']}")
-    return "invalid config\n  " + "\n  ".join(lines)
+    return "\n  ".join(lines)

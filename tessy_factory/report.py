@@ -78,13 +78,25 @@ def modes_markdown(figures: Sequence[ModeFigures]) -> str:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, run_id: str, phrases: Sequence[str], quality_md: str
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    phrases: Sequence[str],
+    quality_md: str,
+    *,
+    releasing: bool,
 ) -> str:
-    """The whole report of a run as markdown."""
+    """The whole report of a run as markdown.
+
+    `releasing`: the report goes out with the release of the kept rows, so it counts them as
+    published; otherwise published counts only what a release already holds.
+    """
+    counts = funnel(con, run_id)
+    if releasing:
+        counts["published"] = counts["kept"]
     return (
         f"# Build report: {run_id}\n\n"
         "## Drop funnel\n\n"
-        f"{funnel_markdown(funnel(con, run_id))}\n"
+        f"{funnel_markdown(counts)}\n"
         "## Generation modes\n\n"
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"

@@ -82,6 +82,7 @@ def test_report_shows_each_mode_and_is_saved(built):
     for mode in MODES:
         assert f"| {mode} | 6 |" in report
     assert "Drop funnel" in report and "Quality gate" in report
+    assert f"| published | {result.rows} |" in report
     assert "**FAIL**" not in report
 
 
@@ -146,3 +147,5 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
         assert all("did not end within 16 tokens" in error for _, _, error in rows)
         assert run[0] == "failed" and "QualityGateFailed" in run[1] and run[2] is None
     assert existing_versions(home / "hub", config.publish.repo_id) == []
+    report = (home / "reports" / "retry-1.md").read_text()
+    assert "| published | 0 |" in report and "**FAIL**" in report

@@ -106,3 +106,12 @@ def test_report_of_an_unknown_run_with_brackets_names_it(runner: CliRunner, tmp_
     result = runner.invoke(app, ["report", "[/x]", "--home", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "'[/x]'" in result.output
+
+
+def test_build_refuses_a_run_id_that_is_not_a_safe_name(tmp_path) -> None:
+    result = CliRunner().invoke(
+        app, ["build", "configs/demo.yaml", "--run-id", "../escape", "--home", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "run id '../escape'" in result.output
+    assert not (tmp_path / "factory.duckdb").exists()

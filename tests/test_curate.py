@@ -317,7 +317,8 @@ def test_funnel_counts_each_stage(con):
         "failed": 1,
         "verified": 3,
         "deduped": 1,
-        "published": 2,
+        "kept": 2,
+        "published": 0,  # kept rows count as published only once a release holds them
     }
     assert list(counts) == [
         "prompts_in",
@@ -326,8 +327,28 @@ def test_funnel_counts_each_stage(con):
         "failed",
         "verified",
         "deduped",
+        "kept",
         "published",
     ]
     table = funnel_markdown(counts)
     assert table.splitlines()[2] == "| prompts in | 3 |"
-    assert table.splitlines()[-1] == "| published | 2 |"
+    assert table.splitlines()[-1] == "| published | 0 |"
+
+
+def test_published_counts_the_rows_of_the_runs_release(con):
+    curate(con, "r1", require_accepted=True)
+    con.execute(
+        "INSERT INTO releases VALUES ('r1', 'tessy/demo', 'v2026.11.27-1', '/hub', 'abc', 2, ?)",
+        [datetime(2026, 11, 27, 4)],
+    )
+    assert funnel(con, "r1")["published"] == 2
+
+
+def test_the_same_answer_to_two_prompts_is_not_a_duplicate(con):
+    same_answer = [
+        ("t0", "p-sum", "tessy", 0, "ok", SUM_TEXT, 30, 70, 3),
+        ("t1", "p-max", "tessy", 0, "ok", SUM_TEXT, 30, 70, 3),
+    ]
+    add_run(con, "r2", same_answer, [("t0", "accepted", 1, 1), ("t1", "accepted", 1, 1)])
+    counts = curate(con, "r2", require_accepted=True)
+    assert counts["kept"] == 2 and counts["duplicate"] == 0

@@ -100,6 +100,7 @@ def test_tests_are_normalised_to_the_canonical_shapes() -> None:
         ({"style": "assert", "entry_point": "1add", "code": "assert 1"}, "Python identifier"),
         ({"style": "assert", "entry_point": "class", "code": "assert 1"}, "Python keyword"),
         ({"style": "assert", "entry_point": "add", "code": "  "}, "non-empty 'code'"),
+        ({"style": "assert", "entry_point": "add", "code": "def check(:"}, "does not compile"),
         ({"cases": STDIO}, "no 'style'"),
         ('[{"input": "1"', "not valid JSON"),
         (42, "got int"),

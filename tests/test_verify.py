@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tessy_factory.verify.extract import extract_program
-from tessy_factory.verify.judge import Verdict, judge, judge_many
+from tessy_factory.verify.judge import Verdict, judge, judge_many, parse_tests
 from tessy_factory.verify.runner import Limits, network_namespace_available, run_program
 
 LIMITS = Limits(time_limit_s=1.0, memory_mb=256, output_limit_bytes=64 * 1024)
@@ -226,10 +226,14 @@ def test_assert_style_passes_and_fails() -> None:
         ({"style": "assert", "entry_point": "f()", "code": "pass"}, "entry_point"),
     ],
 )
-def test_bad_tests_are_rejected_by_name(tests: dict, problem: str) -> None:
+def test_bad_tests_are_named_and_never_blamed_on_the_sample(tests: dict, problem: str) -> None:
     with pytest.raises(ValueError, match="tests: ") as raised:
-        judge(sample("print(3)"), tests, LIMITS)
+        parse_tests(tests)
     assert problem in str(raised.value)
+    # The judge cannot judge against them: its own failure, not the sample's.
+    judgement = judge(sample("print(3)"), tests, LIMITS)
+    assert judgement.verdict == Verdict.SANDBOX_ERROR
+    assert problem in judgement.detail
 
 
 def test_judge_many_keeps_the_order_of_its_input() -> None:

@@ -24,17 +24,10 @@ from great_expectations.data_context.types.base import (
 )
 
 from tessy_factory.curate.rows import COLUMNS
+from tessy_factory.verify.judge import Verdict
 
-KNOWN_VERDICTS = (
-    "accepted",
-    "wrong_answer",
-    "time_limit",
-    "memory_limit",
-    "runtime_error",
-    "syntax_error",
-    "output_limit",
-    "no_code",
-)
+# What a stored verdict can be: every verdict but the judge's own failure, never stored.
+KNOWN_VERDICTS = tuple(v.value for v in Verdict if v is not Verdict.SANDBOX_ERROR)
 
 # GX's pandas engine applies this with `re.search` and no flags: `[\s\S]` spans newlines, and
 # `^`/`$` anchor at the ends of the whole text.

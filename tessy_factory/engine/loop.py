@@ -155,13 +155,14 @@ def _cooperative_thinking(
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
-        if continuation.ended and not closed:
-            raise GenerationFailed(f"{current.role} ended its turn inside the thinking block")
         cut = cut_index(
             pieces,
             current.predictor.label_chunk(trace.thinking, "".join(pieces)),
             cut_at_style=current is teacher,
         )
+        if continuation.ended and not closed and cut is None:
+            # An end of turn the cut does not discard leaves the thinking unclosed.
+            raise GenerationFailed(f"{current.role} ended its turn inside the thinking block")
         trace.add(current, pieces[:cut] if cut else pieces, "thinking", cut)
         trace.timed(current, started)
         _refuse_loops(trace, config)

@@ -42,6 +42,10 @@ def render_card(repo_id: str, version: str, license: str, manifest: dict, summar
             f'rows = load_dataset("{repo_id}", split="train", revision="{version}")',
             "```",
             "",
+            "From a local hub (a git repository on disk), load a working copy of the version: "
+            f"`git clone --branch {version} HUB/{repo_id} DIR`, then "
+            '`load_dataset("DIR", split="train")`.',
+            "",
             "## Summary",
             "",
             summary_md.strip(),

@@ -121,6 +121,10 @@ def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
     code = value.get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidTestsError("assert tests need non-empty 'code'")
+    try:
+        compile(code, "tests", "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise InvalidTestsError(f"assert test code does not compile: {exc}") from exc
     return {"style": "assert", "entry_point": entry_point, "code": code}
 
 

@@ -96,7 +96,11 @@ def judge(
 ) -> Judgement:
     """Judge one generated sample (`<think>...</think>` then the answer) against `tests`."""
     started = time.monotonic()
-    parsed = parse_tests(tests)
+    try:
+        parsed = parse_tests(tests)
+    except ValueError as exc:
+        # Unusable tests are the prompt's fault, never the sample's: the judge cannot judge.
+        return Judgement(Verdict.SANDBOX_ERROR, 0, 0, str(exc), time.monotonic() - started)
     total = len(parsed.cases) if isinstance(parsed, StdioTests) else 1
     program = extract_program(text)
     if program is None:
