@@ -72,9 +72,16 @@ def _push(
         )
     # The token is read here and handed to huggingface_hub only; it is never logged or stored.
     token = os.environ.get(target.token_env)
+    pushed = hub.version_of_run(target.repo_id, run_id, token)
+    if pushed is not None:
+        version, commit = pushed
+        location = f"https://huggingface.co/datasets/{target.repo_id}"
+        return Release(target.repo_id, version, location, commit, len(rows))
     version = next_version(hub.existing_versions(target.repo_id, token), date.today())
     card = render_card(target.repo_id, version, license, manifest, report)
-    return hub.publish_hub(target.repo_id, rows, card, report, version, token, target.private)
+    return hub.publish_hub(
+        target.repo_id, rows, card, report, version, token, target.private, run_id
+    )
 
 
 def _recorded(home: FactoryHome, repo_id: str, version: str, n_rows: int) -> Release:

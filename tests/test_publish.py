@@ -23,7 +23,12 @@ from tessy_factory.publish.local_hub import (
     repo_path,
     version_of_run,
 )
-from tessy_factory.publish.version import DATA_FILE, next_version
+from tessy_factory.publish.version import (
+    DATA_FILE,
+    next_version,
+    release_message,
+    released_run,
+)
 
 REPO_ID = "tessy/demo"
 V1 = "v2026.11.27-1"
@@ -148,7 +153,10 @@ def test_each_release_is_one_tagged_commit(tmp_path: Path) -> None:
     second = publish(hub, V2, 5)
     repo = repo_path(hub, REPO_ID)
 
-    assert git(repo, "log", "--format=%s").splitlines() == [f"Release {V2}", f"Release {V1}"]
+    assert git(repo, "log", "--format=%s").splitlines() == [
+        release_message(V2, f"run-{V2}"),
+        release_message(V1, f"run-{V1}"),
+    ]
     assert git(repo, "rev-parse", f"{V1}^{{commit}}") == first.commit_sha
     assert git(repo, "rev-parse", f"{V2}^{{commit}}") == second.commit_sha
     assert git(repo, "cat-file", "-t", V1) == "tag"  # annotated, not lightweight
@@ -214,7 +222,16 @@ def test_publish_hub_offline_raises_a_clear_error() -> None:
     token = "hf_FAKEtoken1234567890"
 
     with pytest.raises(PublishError) as caught:
-        publish_hub(REPO_ID, make_rows(2, "r"), card_for(V1), "", V1, token=token, private=True)
+        publish_hub(
+            REPO_ID,
+            make_rows(2, "r"),
+            card_for(V1),
+            "",
+            V1,
+            token=token,
+            private=True,
+            run_id="run-1",
+        )
 
     message = str(caught.value)
     assert REPO_ID in message
@@ -231,3 +248,9 @@ def test_version_of_run_finds_what_a_crashed_build_pushed(tmp_path: Path) -> Non
     assert version_of_run(hub, REPO_ID, f"run-{V1}") == V1
     assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
     assert version_of_run(hub, REPO_ID, "run-never") is None
+
+
+def test_release_messages_name_version_and_run() -> None:
+    message = release_message(V1, "demo-20261127-101500-ab12")
+    assert released_run(message) == (V1, "demo-20261127-101500-ab12")
+    assert released_run("Initial commit") is None

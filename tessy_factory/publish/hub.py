@@ -14,7 +14,14 @@ import pandas as pd
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from tessy_factory.publish.version import DATA_DIR, Release, check_version, release_files
+from tessy_factory.publish.version import (
+    DATA_DIR,
+    Release,
+    check_version,
+    release_files,
+    release_message,
+    released_run,
+)
 
 HUB_ERRORS = (ConnectionError, httpx2.TransportError, HfHubHTTPError)
 
@@ -31,6 +38,7 @@ def publish_hub(
     version: str,
     token: str | None,
     private: bool,
+    run_id: str,
 ) -> Release:
     """Push one version to the dataset repo `repo_id` in one commit and tag it `version`."""
     check_version(version)
@@ -52,15 +60,10 @@ def publish_hub(
             CommitOperationAdd(path_in_repo=path, path_or_fileobj=data)
             for path, data in files.items()
         ]
-        commit = api.create_commit(
-            repo_id, operations, repo_type="dataset", commit_message=f"Release {version}"
-        )
+        message = release_message(version, run_id)
+        commit = api.create_commit(repo_id, operations, repo_type="dataset", commit_message=message)
         api.create_tag(
-            repo_id,
-            repo_type="dataset",
-            tag=version,
-            tag_message=f"Release {version}",
-            revision=commit.oid,
+            repo_id, repo_type="dataset", tag=version, tag_message=message, revision=commit.oid
         )
     except HUB_ERRORS as exc:
         raise PublishError(_describe(f"cannot publish {version} to", repo_id, exc, token)) from None
@@ -82,6 +85,33 @@ def existing_versions(repo_id: str, token: str | None) -> list[str]:
         return []
     except HUB_ERRORS as exc:
         raise PublishError(_describe("cannot list versions of", repo_id, exc, token)) from None
+
+
+def version_of_run(repo_id: str, run_id: str, token: str | None) -> tuple[str, str] | None:
+    """(version, commit) an earlier attempt of `run_id` pushed, tagging it if the tag was
+    lost; None when no attempt pushed."""
+    api = HfApi(token=token)
+    try:
+        commits = api.list_repo_commits(repo_id, repo_type="dataset")
+        for commit in commits:
+            released = released_run(commit.title)
+            if released is not None and released[1] == run_id:
+                version = released[0]
+                if version not in _tags(api, repo_id):
+                    message = release_message(version, run_id)
+                    api.create_tag(
+                        repo_id,
+                        repo_type="dataset",
+                        tag=version,
+                        tag_message=message,
+                        revision=commit.commit_id,
+                    )
+                return version, commit.commit_id
+    except RepositoryNotFoundError:
+        return None
+    except HUB_ERRORS as exc:
+        raise PublishError(_describe("cannot list releases of", repo_id, exc, token)) from None
+    return None
 
 
 def _tags(api: HfApi, repo_id: str) -> list[str]:

@@ -22,9 +22,10 @@ from tessy_factory.publish.version import (
     Release,
     check_version,
     release_files,
+    release_message,
+    released_run,
 )
 
-RUN_TAG_PREFIX = "Release of run "
 REPO_ID_PATTERN = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 # Repo-local settings so commits and tags work on machines with no git identity and are
@@ -72,8 +73,9 @@ def publish_local(
         target.write_bytes(data)
     _git(repo, "add", "--all", "--", DATA_DIR, CARD_FILE, REPORT_FILE)
     # --allow-empty: republishing an identical snapshot is still one commit per release.
-    _git(repo, "commit", "--quiet", "--allow-empty", "-m", f"Release {version}")
-    _git(repo, "tag", "-a", version, "-m", f"{RUN_TAG_PREFIX}{run_id}")
+    message = release_message(version, run_id)
+    _git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    _git(repo, "tag", "-a", version, "-m", message)
     return Release(
         repo_id=repo_id,
         version=version,
@@ -97,7 +99,7 @@ def version_of_run(hub_root: Path, repo_id: str, run_id: str) -> str | None:
     listing = _git(repo, "tag", "--list", "--format=%(refname:short) %(contents:subject)")
     for line in listing.splitlines():
         version, _, subject = line.partition(" ")
-        if subject == f"{RUN_TAG_PREFIX}{run_id}":
+        if released_run(subject) == (version, run_id):
             return version
     return None
 

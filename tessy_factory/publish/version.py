@@ -70,6 +70,18 @@ def check_version(version: str) -> str:
     return version
 
 
+def release_message(version: str, run_id: str) -> str:
+    """The commit and tag message of a release; it names the run, so a build that crashed
+    after pushing can find the version it pushed instead of pushing again."""
+    return f"Release {version} of run {run_id}"
+
+
+def released_run(message: str) -> tuple[str, str] | None:
+    """(version, run id) of a release message, or None for any other message."""
+    match = re.fullmatch(r"Release (\S+) of run (\S+)", message.strip())
+    return (match.group(1), match.group(2)) if match else None
+
+
 def next_version(existing: Iterable[str], today: datetime.date) -> str:
     """The next version for `today`: -1 for the day's first release, then -2, -3, ..."""
     prefix = f"v{today:%Y.%m.%d}-"
