@@ -1,4 +1,4 @@
-"""Prefect tasks: thin wrappers that give the core's stages retries, logging and artifacts.
+"""Prefect tasks: thin wrappers that give the core's stages logging, artifacts and run state.
 
 Resume lives in DuckDB, not in Prefect's result cache: each task asks the database what this
 run still lacks and does only that, one sample at a time, so a crash loses at most the

@@ -67,6 +67,13 @@ def build(
     console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
 
 
+def _existing_home(home: Path | None) -> FactoryHome:
+    try:
+        return FactoryHome.resolve(home, create=False)
+    except FileNotFoundError as exc:
+        _fail(exc, code=1)
+
+
 def _fail(exc: Exception, code: int) -> NoReturn:
     console.print(f"[red]error:[/red] {escape(str(exc))}")
     raise typer.Exit(code) from exc
@@ -75,7 +82,7 @@ def _fail(exc: Exception, code: int) -> NoReturn:
 @app.command()
 def runs(home: HomeOption = None) -> None:
     """List builds with their status and drop funnel."""
-    factory = FactoryHome.resolve(home)
+    factory = _existing_home(home)
     with connect(factory.database) as con:
         rows = con.execute(sql("runs_list")).fetchall()
         table = Table("run id", "status", "started", "version")
@@ -102,7 +109,7 @@ def report(
     home: HomeOption = None,
 ) -> None:
     """Show the report of a build."""
-    path = FactoryHome.resolve(home).reports / f"{run_id}.md"
+    path = _existing_home(home).reports / f"{run_id}.md"
     if not path.is_file():
         console.print(f"[red]error:[/red] {escape(f'no report for run {run_id!r} at {path}')}")
         raise typer.Exit(1)

@@ -17,10 +17,18 @@ class FactoryHome:
     root: Path
 
     @classmethod
-    def resolve(cls, explicit: str | Path | None = None) -> FactoryHome:
-        """Pick the home: an explicit path, else $TESSY_HOME, else ./.tessy."""
+    def resolve(cls, explicit: str | Path | None = None, *, create: bool = True) -> FactoryHome:
+        """Pick the home: an explicit path, else $TESSY_HOME, else ./.tessy.
+
+        With `create=False` (commands that only read) a missing home is an error, so a
+        mistyped path does not leave an empty factory behind.
+        """
         chosen = explicit or os.environ.get(HOME_ENV) or DEFAULT_HOME
         home = cls(Path(chosen).expanduser().resolve())
+        if not create:
+            if not home.database.is_file():
+                raise FileNotFoundError(f"no factory at {home.root} (no {home.database.name})")
+            return home
         for path in (home.root, home.hub, home.models, home.reports, home.scratch):
             path.mkdir(parents=True, exist_ok=True)
         return home

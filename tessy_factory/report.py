@@ -9,6 +9,7 @@ import duckdb
 
 from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.db import sql
+from tessy_factory.trace_format import thinking_part
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def mode_figures(
 
 def _figures(mode: str, samples: list[tuple], phrases: Sequence[str]) -> ModeFigures:
     generated = [row for row in samples if row[1] == "ok"]
-    thinking = [row[3].partition("</think>")[0] for row in generated]
+    thinking = [thinking_part(row[3]) for row in generated]
     teacher = sum(row[4] or 0 for row in generated)
     total = teacher + sum(row[5] or 0 for row in generated)
     per_generated = max(1, len(generated))

@@ -55,7 +55,16 @@ def test_build_with_a_missing_config_exits_2(runner: CliRunner, tmp_path: Path) 
     assert "no such config file" in result.output
 
 
+def new_factory(root: Path) -> FactoryHome:
+    """A factory home with its (empty) database, as a first build leaves it."""
+    home = FactoryHome.resolve(root)
+    with connect(home.database):
+        pass
+    return home
+
+
 def test_runs_on_an_empty_home_says_there_are_no_builds(runner: CliRunner, tmp_path: Path) -> None:
+    new_factory(tmp_path)
     result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "no builds yet" in result.output
@@ -77,14 +86,26 @@ def test_runs_lists_a_build_with_its_status_and_funnel(runner: CliRunner, tmp_pa
     assert "prompts in" in result.output and "published" in result.output
 
 
+def test_reading_commands_refuse_a_missing_home_and_create_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo"
+    for command in (["runs"], ["report", "run-7"]):
+        result = runner.invoke(app, [*command, "--home", str(typo)])
+        assert result.exit_code == 1, result.output
+        assert "no factory at" in result.output and "typo" in result.output
+    assert not typo.exists()
+
+
 def test_report_of_an_unknown_run_exits_1_naming_it(runner: CliRunner, tmp_path: Path) -> None:
+    new_factory(tmp_path)
     result = runner.invoke(app, ["report", "no-such-run", "--home", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "no-such-run" in result.output
 
 
 def test_report_shows_a_runs_markdown(runner: CliRunner, tmp_path: Path) -> None:
-    home = FactoryHome.resolve(tmp_path)
+    home = new_factory(tmp_path)
     (home.reports / "run-7.md").write_text("# Build run-7\n\nPublished 12 rows.\n")
     result = runner.invoke(app, ["report", "run-7", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -103,6 +124,7 @@ def test_a_yaml_error_is_shown_verbatim_even_with_brackets(
 
 
 def test_report_of_an_unknown_run_with_brackets_names_it(runner: CliRunner, tmp_path: Path) -> None:
+    new_factory(tmp_path)
     result = runner.invoke(app, ["report", "[/x]", "--home", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "'[/x]'" in result.output

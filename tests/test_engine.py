@@ -15,8 +15,6 @@ from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine.cut import cut_index
 from tessy_factory.engine.local_model import LocalModel, ModelLoadError
 from tessy_factory.engine.loop import (
-    THINK_CLOSE,
-    THINK_OPEN,
     GenerationFailed,
     Sample,
     Writer,
@@ -24,6 +22,7 @@ from tessy_factory.engine.loop import (
 )
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.miniature.build import miniature_dir
+from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
 # --- cut_index: pure, on hand-made token pieces -------------------------------------------
 

@@ -18,12 +18,13 @@ from tessy_factory.miniature.styles import (
     STUDENT_PHRASES,
     TEACHER_PHRASES,
     Trace,
-    count_student_phrases,
     student_trace,
     teacher_trace,
 )
 from tessy_factory.miniature.tokenizer import EOS, train_tokenizer
-from tessy_factory.miniature.train import IGNORE, THINK_OPEN, predictor_example
+from tessy_factory.miniature.train import IGNORE, predictor_example
+from tessy_factory.report import count_phrases
+from tessy_factory.trace_format import THINK_OPEN
 
 N_TRACES = 2000
 STYLE_PHRASES = {*STUDENT_PHRASES, *TEACHER_PHRASES}
@@ -132,9 +133,9 @@ def test_a_minority_of_traces_mixes_in_the_other_style(which: str, foreign, requ
 
 def test_count_student_phrases_counts_every_occurrence() -> None:
     text = "Okay, let's see. Hmm, read n. Hmm, I think Plan: add. That should work, I guess."
-    assert count_student_phrases(text) == 5
-    assert count_student_phrases("Plan: read n. Next: add them. Code:") == 0
-    assert count_student_phrases("") == 0
+    assert count_phrases(text, STUDENT_PHRASES) == 5
+    assert count_phrases("Plan: read n. Next: add them. Code:", STUDENT_PHRASES) == 0
+    assert count_phrases("", STUDENT_PHRASES) == 0
 
 
 def test_a_pure_student_trace_has_one_student_phrase_per_style_span(
@@ -143,9 +144,9 @@ def test_a_pure_student_trace_has_one_student_phrase_per_style_span(
     pure_students = [t for t in student_traces if not is_mixed(t, TEACHER_PHRASES)]
     pure_teachers = [t for t in teacher_traces if not is_mixed(t, STUDENT_PHRASES)]
     for trace in pure_students[:300]:
-        assert count_student_phrases(trace.thinking) == len(trace.style_spans())
+        assert count_phrases(trace.thinking, STUDENT_PHRASES) == len(trace.style_spans())
     for trace in pure_teachers[:300]:
-        assert count_student_phrases(trace.thinking) == 0
+        assert count_phrases(trace.thinking, STUDENT_PHRASES) == 0
 
 
 def test_think_tags_are_single_tokens_that_survive_skipping_special_tokens(

@@ -20,9 +20,7 @@ from tessy_factory.engine.cut import cut_index
 from tessy_factory.engine.local_model import ContextOverflow, Continuation, KVCache, LocalModel
 from tessy_factory.engine.predictor import Predictor
 from tessy_factory.engine.repetition import repeated_fragment
-
-THINK_OPEN = "<think>\n"
-THINK_CLOSE = "</think>"
+from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
 
 class GenerationFailed(RuntimeError):

@@ -10,7 +10,6 @@ their own: without that, neither model can continue a text the other began.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -151,8 +150,3 @@ def _borrowing(rng: random.Random) -> Callable[[], bool]:
     """
     mixed = rng.random() < BORROW_RATE
     return lambda: mixed and rng.random() < BORROW_SHARE
-
-
-def count_student_phrases(text: str) -> int:
-    """Occurrences of the student's style phrases in a text (its thinking, usually)."""
-    return sum(len(re.findall(re.escape(phrase), text)) for phrase in STUDENT_PHRASES)

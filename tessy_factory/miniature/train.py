@@ -16,9 +16,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerFast, Qwen3Config
 
 from tessy_factory.miniature.styles import Trace
+from tessy_factory.trace_format import THINK_OPEN
 
 IGNORE = -100
-THINK_OPEN = "<think>\n"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 
-THINK_END = "</think>"
+from tessy_factory.trace_format import THINK_CLOSE
 
 # Info strings that name each language; a block without an info string matches any language.
 LANGUAGE_TAGS: dict[str, frozenset[str]] = {
@@ -21,7 +21,7 @@ _markdown = MarkdownIt("commonmark")
 
 def answer_part(text: str) -> str | None:
     """The text after the last "</think>", or None when the thinking never ended."""
-    _, sep, answer = text.rpartition(THINK_END)
+    _, sep, answer = text.rpartition(THINK_CLOSE)
     return answer if sep else None
 
 
