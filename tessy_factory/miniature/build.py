@@ -2,7 +2,7 @@
 
 Random-weight models never close their thinking block, so the offline demo and the tests
 need small *trained* models. Everything is built from the demo problem family with no
-download, in about a minute on 2 cores, and cached under the factory home keyed by
+download, in about four minutes on 2 cores, and cached under the factory home keyed by
 `MINIATURE_VERSION` (bump it when the styles or shapes change).
 """
 
