@@ -298,3 +298,9 @@ def test_demo_source(tmp_path: Path, con) -> None:
         assert text and reference
         parsed = json.loads(tests)
         assert parsed["style"] == "stdio" and parsed["cases"]
+
+
+def test_the_same_source_twice_is_refused_by_position(con, tmp_path: Path) -> None:
+    twice = [DemoSource(count=2, seed=1), DemoSource(count=3, seed=2)]
+    with pytest.raises(SourceError, match=r"sources\[0\] and sources\[1\].*\(demo\)"):
+        load_sources(con, "run-1", twice, tmp_path)

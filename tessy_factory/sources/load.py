@@ -18,7 +18,13 @@ import pyarrow as pa
 
 from tessy_factory.db import sql
 from tessy_factory.sources.normalise import Prompt, Rejected, normalise, reject
-from tessy_factory.sources.readers import Source, read_rows, source_license
+from tessy_factory.sources.readers import (
+    Source,
+    SourceError,
+    read_rows,
+    source_label,
+    source_license,
+)
 
 # Rows per insert: large enough that DuckDB's per-statement cost vanishes, small enough
 # that a big source never sits in memory whole.
@@ -54,6 +60,7 @@ def load_sources(
     an earlier attempt of the same run count too. Raises `SourceError` when a source cannot
     be read at all.
     """
+    _refuse_repeated_labels(sources)
     counts = {"loaded": 0, "quarantined": 0}
     prompts: list[Prompt] = []
     rejected: list[Rejected] = []
@@ -66,6 +73,20 @@ def load_sources(
             _store(con, run_id, prompts, rejected, counts)
     _store(con, run_id, prompts, rejected, counts)
     return counts
+
+
+def _refuse_repeated_labels(sources: list[Source]) -> None:
+    # Rows are keyed by (source label, row): two sources with one label would overwrite
+    # each other's quarantine rows and mix up provenance.
+    seen: dict[str, int] = {}
+    for position, source in enumerate(sources):
+        label = source_label(source)
+        if label in seen:
+            raise SourceError(
+                f"sources[{seen[label]}] and sources[{position}] are the same source ({label}); "
+                "list each source once"
+            )
+        seen[label] = position
 
 
 def _outcomes(sources: list[Source], base_dir: Path) -> Iterator[Prompt | Rejected]:
