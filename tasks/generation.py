@@ -51,15 +51,15 @@ def generate(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, i
     teacher, student = load_writers(config, home.models)
     with connect(home.database) as con:
         for position, slot in enumerate(slots, start=1):
-            row = _attempts(run_id, slot, teacher, student, config, con)
-            counts["written" if row.status == "ok" else "failed"] += 1
+            outcome = _attempts(run_id, slot, teacher, student, config, con)
+            counts["written" if outcome.status == "ok" else "failed"] += 1
             logger.info(
                 "generation %d/%d: %s prompt %s -> %s",
                 position,
                 len(slots),
                 slot.mode,
                 slot.prompt_id,
-                row.status if row.error is None else f"failed: {row.error}",
+                outcome.status if outcome.error is None else f"failed: {outcome.error}",
             )
     return counts
 

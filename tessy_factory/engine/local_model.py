@@ -15,6 +15,9 @@ from transformers import (
 
 from tessy_factory.config import ModelConfig
 
+# Tokens decoded before each new one to find its text.
+PIECE_CONTEXT = 8
+
 
 class ModelLoadError(RuntimeError):
     """A model or tokenizer could not be loaded; the message names it."""
@@ -130,11 +133,13 @@ class LocalModel:
         return Continuation(self._pieces(new), ended)
 
     def _pieces(self, ids: list[int]) -> list[str]:
-        # Decoding growing prefixes keeps multi-byte characters whole that per-token
-        # decoding would split.
-        pieces, previous = [], ""
+        # Each token's text is what it adds to a decode of the few tokens before it: that
+        # keeps multi-byte characters whole, which per-token decoding would split, without
+        # re-decoding the whole continuation for every token.
+        pieces = []
         for end in range(1, len(ids) + 1):
-            text = self.tokenizer.decode(ids[:end], skip_special_tokens=False)
-            pieces.append(text[len(previous) :])
-            previous = text
+            start = max(0, end - PIECE_CONTEXT)
+            before = self.tokenizer.decode(ids[start : end - 1], skip_special_tokens=False)
+            after = self.tokenizer.decode(ids[start:end], skip_special_tokens=False)
+            pieces.append(after[len(before) :])
         return pieces
