@@ -46,9 +46,13 @@ CREATE TABLE IF NOT EXISTS generations (
     teacher_tokens  INTEGER,
     student_tokens  INTEGER,
     n_switches      INTEGER,
-    seconds         DOUBLE,
+    seconds         DOUBLE,                  -- wall time of the last attempt
     PRIMARY KEY (run_id, sample_id)
 );
+
+-- Columns added after the first release: a factory home from before gains them here.
+ALTER TABLE generations ADD COLUMN IF NOT EXISTS teacher_seconds DOUBLE; -- in the teacher
+ALTER TABLE generations ADD COLUMN IF NOT EXISTS student_seconds DOUBLE; -- in the student
 
 CREATE TABLE IF NOT EXISTS verdicts (
     run_id        VARCHAR NOT NULL,

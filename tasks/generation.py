@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 
 import duckdb
-import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tessy_factory.config import BuildConfig, GenerationMode
 from tessy_factory.db import connect, sql
-from tessy_factory.engine.loop import GenerationFailed, Writer, generate_sample
+from tessy_factory.engine.local_model import LocalModel
+from tessy_factory.engine.loop import Writer, generate_sample
+from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.engine.writers import load_writers
 from tessy_factory.home import FactoryHome
 
@@ -41,26 +43,60 @@ def generate(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, i
     """Generate the run's missing samples, retrying failures up to `max_attempts` in all.
 
     Attempts are stored with each sample, so the bound holds across re-runs of the build.
+    Samples on model servers run concurrently; a server that refuses requests or stays
+    unreachable stops the build, keeping every sample already stored.
     """
     logger = get_run_logger()
     slots, done = _pending(run_id, config, home)
     logger.info("generation: %d samples to write, %d already done", len(slots), done)
-    counts = {"written": 0, "failed": 0}
     if not slots:
-        return counts
+        return {"written": 0, "failed": 0}
     teacher, student = load_writers(config, home.models)
+    in_flight = _concurrency(config, teacher, student)
     with connect(home.database) as con:
-        for position, slot in enumerate(slots, start=1):
-            outcome = _attempts(run_id, slot, teacher, student, config, con)
-            counts["written" if outcome.status == "ok" else "failed"] += 1
-            logger.info(
-                "generation %d/%d: %s prompt %s -> %s",
-                position,
-                len(slots),
-                slot.mode,
-                slot.prompt_id,
-                outcome.status if outcome.error is None else f"failed: {outcome.error}",
-            )
+        return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, con, in_flight))
+
+
+def _concurrency(config: BuildConfig, *writers: Writer | None) -> int:
+    # Local models compute in this process: samples in flight would only take turns.
+    local = any(isinstance(w.model, LocalModel) for w in writers if w is not None)
+    return 1 if local else config.generation.concurrency
+
+
+async def _generate_slots(
+    run_id: str,
+    slots: list[Slot],
+    teacher: Writer | None,
+    student: Writer | None,
+    config: BuildConfig,
+    con: duckdb.DuckDBPyConnection,
+    in_flight: int,
+) -> dict[str, int]:
+    logger = get_run_logger()
+    counts = {"written": 0, "failed": 0}
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(slot: Slot) -> None:
+        async with gate:
+            outcome = await _attempts(run_id, slot, teacher, student, config, con)
+        counts["written" if outcome.status == "ok" else "failed"] += 1
+        logger.info(
+            "generation %d/%d: %s prompt %s -> %s",
+            counts["written"] + counts["failed"],
+            len(slots),
+            slot.mode,
+            slot.prompt_id,
+            outcome.status if outcome.error is None else f"failed: {outcome.error}",
+        )
+
+    # A task group cancels the other samples when one raises (a server gone for good).
+    try:
+        async with asyncio.TaskGroup() as group:
+            for slot in slots:
+                group.create_task(one(slot))
+    except ExceptionGroup as errors:
+        # Whichever sample met the fault first says what it is; the rest were cancelled.
+        raise errors.exceptions[0] from None
     return counts
 
 
@@ -94,7 +130,7 @@ class Outcome:
     error: str | None
 
 
-def _attempts(
+async def _attempts(
     run_id: str,
     slot: Slot,
     teacher: Writer | None,
@@ -106,18 +142,18 @@ def _attempts(
     outcome = Outcome("failed", None)
     for attempt in range(slot.attempts + 1, config.generation.max_attempts + 1):
         # A fresh seed per attempt: a retry with the same seed would fail the same way.
-        torch.manual_seed(
-            (config.generation.seed * 1_000_003 + int(slot.sample_id, 16) + attempt) % 2**31
-        )
+        seed = config.generation.seed * 1_000_003 + int(slot.sample_id, 16) + attempt
         started = time.perf_counter()
         head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index]
         try:
-            sample = generate_sample(slot.prompt, slot.mode, teacher, student, config.generation)
+            sample = await generate_sample(
+                slot.prompt, slot.mode, teacher, student, config.generation, seed
+            )
         except GenerationFailed as exc:
             outcome = Outcome("failed", str(exc))
             # A prompt that does not fit is spent at once: no later attempt can help it.
             spent = attempt if exc.retryable else config.generation.max_attempts
-            row = [*head, spent, "failed", str(exc), None, None, None, None, None]
+            row = [*head, spent, "failed", str(exc), None, None, None, None, None, None, None]
         else:
             outcome = Outcome("ok", None)
             spent = attempt
@@ -131,6 +167,8 @@ def _attempts(
                 sample.tokens_by("teacher"),
                 sample.tokens_by("student"),
                 sample.n_switches,
+                sample.seconds.get("teacher"),
+                sample.seconds.get("student"),
             ]
         con.execute(sql("upsert_generation"), [*row, time.perf_counter() - started])
         if outcome.status == "ok" or spent == config.generation.max_attempts:

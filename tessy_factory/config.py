@@ -10,7 +10,7 @@ import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -95,6 +95,36 @@ class ModelConfig(Strict):
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_context_tokens: int = Field(4096, ge=64, description="The model's context window.")
+    backend: Literal["local", "openai"] = Field(
+        "local", description="local: transformers in-process; openai: a /v1/completions server."
+    )
+    base_url: str | None = Field(
+        None, description="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1."
+    )
+    served_model: str | None = Field(
+        None, description="openai backend: the model name the server expects; default `model`."
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="openai backend: tokenizer (chat template, token counts); default `model`.",
+    )
+    api_key_env: str | None = Field(
+        None, description="openai backend: environment variable holding the API key."
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="openai backend: per request.")
+    max_retries: int = Field(
+        4, ge=0, le=20, description="openai backend: retries with back-off of a failed request."
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="openai backend: extra request fields the server accepts (vLLM: top_k, min_p).",
+    )
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> ModelConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(f"model {self.model!r}: backend openai needs a base_url")
+        return self
 
 
 LEXICON = "lexicon"
@@ -108,6 +138,9 @@ class PredictorConfig(Strict):
         description="Hub id, local directory, miniature:teacher / miniature:student, or lexicon."
     )
     context_tokens: int = Field(200, ge=0, description="Tokens of context shown with the chunk.")
+    batch_size: int = Field(
+        32, ge=1, description="Most chunks classified in one batch, across samples in flight."
+    )
     threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="Style probability for a style label."
     )
@@ -146,6 +179,12 @@ class GenerationConfig(Strict):
         description="Modes to run over the same prompts.",
     )
     samples_per_prompt: int = Field(1, ge=1, le=64)
+    concurrency: int = Field(
+        32,
+        ge=1,
+        description="Samples in flight when both models are on servers; local models run "
+        "one sample at a time.",
+    )
     max_attempts: int = Field(
         2, ge=1, le=10, description="Attempts per sample, counted across re-runs of a build."
     )

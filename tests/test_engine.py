@@ -3,26 +3,23 @@ models and the TESSY loop with its baselines, on the trained miniature models.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+from sample_contract import check_sample
 from transformers import AutoTokenizer, Qwen3Config, Qwen3ForTokenClassification
 
 from tessy_factory.config import GenerationConfig, GenerationMode, ModelConfig, PredictorConfig
 from tessy_factory.demo.problems import build_problems
+from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.cut import cut_index
 from tessy_factory.engine.local_model import LocalModel, ModelLoadError
-from tessy_factory.engine.loop import (
-    GenerationFailed,
-    Sample,
-    Writer,
-    generate_sample,
-)
+from tessy_factory.engine.loop import Sample, Writer, generate_sample
 from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.miniature.build import miniature_dir
-from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
 # --- cut_index: pure, on hand-made token pieces -------------------------------------------
 
@@ -104,10 +101,13 @@ def writers(miniature: Path) -> Writers:
                 str(miniature / role),
                 ModelConfig(model=f"miniature:{role}", chunk_tokens=chunk_tokens),
             ),
-            BoundaryPredictor(
-                role,
-                str(miniature / f"{role}-predictor"),
-                PredictorConfig(model=f"miniature:{role}"),
+            LabelBatcher(
+                BoundaryPredictor(
+                    role,
+                    str(miniature / f"{role}-predictor"),
+                    PredictorConfig(model=f"miniature:{role}"),
+                ),
+                max_batch=8,
             ),
         )
 
@@ -155,7 +155,7 @@ def test_label_chunk_offsets_lie_inside_the_chunk_in_order(writers: Writers) -> 
     context = "<think>\nOkay, let's see. Read n and the n integers."
     chunk = " Hmm, Add them all up. Wait, Print the total."
     for writer in (writers.teacher, writers.student):
-        labels = writer.predictor.label_chunk(context, chunk)
+        labels = writer.predictor.predictor.label_chunk(context, chunk)
         offsets = [offset for offset, _ in labels]
         assert offsets, writer.role
         assert all(0 <= offset < len(chunk) for offset in offsets)
@@ -168,61 +168,18 @@ def test_label_chunk_sees_style_after_a_step_and_capability_after_a_connective(
 ) -> None:
     context = "<think>\nPlan: Read n and the n integers."
     chunk = " Next: Add them all up."
-    labels = dict(writers.teacher.predictor.label_chunk(context, chunk))
+    labels = dict(writers.teacher.predictor.predictor.label_chunk(context, chunk))
     assert labels[chunk.index(" Next")] is True
     assert labels[chunk.index(" Add")] is False
-
-
-def thinking_and_answer(sample: Sample) -> tuple[str, str]:
-    assert sample.text.startswith(THINK_OPEN)
-    head, separator, answer = sample.text.partition(f"\n{THINK_CLOSE}\n\n")
-    assert separator, sample.text
-    return head.removeprefix(THINK_OPEN), answer
-
-
-# (who thinks, who answers) in each mode but tessy
-SOLO_AUTHORS = {
-    GenerationMode.TEACHER_ONLY: ("teacher", "teacher"),
-    GenerationMode.STUDENT_ONLY: ("student", "student"),
-    GenerationMode.TEACHER_THINK: ("teacher", "student"),
-    GenerationMode.TEACHER_ANSWER: ("student", "teacher"),
-}
-
-
-def check_sample(sample: Sample, mode: GenerationMode) -> None:
-    thinking, answer = thinking_and_answer(sample)
-    assert thinking.strip() and answer.strip()
-    assert THINK_CLOSE not in answer
-    *thinking_spans, answer_span = sample.spans
-    assert {span.phase for span in thinking_spans} == {"thinking"}
-    assert answer_span.phase == "answer"
-    assert answer_span.text == answer
-    # The spans account for every character: thinking spans up to the close tag, then answer.
-    written = "".join(span.text for span in thinking_spans)
-    assert written.partition(THINK_CLOSE)[0].rstrip() == thinking
-    assert all(span.tokens >= 1 for span in sample.spans)
-    assert sample.tokens_by("teacher") + sample.tokens_by("student") == sum(
-        span.tokens for span in sample.spans
-    )
-    authors = {span.author for span in sample.spans}
-    if mode is GenerationMode.TESSY:
-        assert sample.spans[0].author == "student"
-        assert answer_span.author == "student"
-        assert sample.n_switches == sum(span.cut is not None for span in sample.spans)
-    else:
-        thinker, answerer = SOLO_AUTHORS[mode]
-        assert {span.author for span in thinking_spans} == {thinker}
-        assert answer_span.author == answerer
-        assert sample.n_switches == 0
-    assert set(sample.seconds) == authors
 
 
 def generate(
     writers: Writers, prompt: str, mode: GenerationMode, seed: int = SEED
 ) -> Sample | GenerationFailed:
-    torch.manual_seed(seed)
     try:
-        return generate_sample(prompt, mode, writers.teacher, writers.student, DEMO_GENERATION)
+        return asyncio.run(
+            generate_sample(prompt, mode, writers.teacher, writers.student, DEMO_GENERATION, seed)
+        )
     except GenerationFailed as failure:
         return failure
 
@@ -277,14 +234,15 @@ def test_a_prompt_over_the_context_fails_as_too_long(
         with pytest.raises(
             GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"
         ) as caught:
-            generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION)
+            asyncio.run(generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION))
         assert not caught.value.retryable  # another attempt cannot make it fit
 
 
 def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:
     config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
-    torch.manual_seed(SEED)
-    sample = generate_sample(prompt, GenerationMode.TESSY, writers.teacher, writers.student, config)
+    sample = asyncio.run(
+        generate_sample(prompt, GenerationMode.TESSY, writers.teacher, writers.student, config)
+    )
     assert sample.spans[0].author == "student"
     assert sample.spans[-1].phase == "answer" and sample.spans[-1].author == "teacher"
 
@@ -308,3 +266,43 @@ def test_the_kv_cache_reads_only_new_text_and_matches_a_full_recompute(
     full = model.continue_text(joined, 10)
     assert cached.pieces == full.pieces
     assert cache.ids[: len(joined_ids)] == joined_ids
+
+
+def test_concurrent_label_requests_run_as_one_batch_with_the_same_labels(
+    writers: Writers,
+) -> None:
+    # Texts of different lengths, so the batch is padded.
+    requests = [
+        ("<think>\nOkay, let's see.", " Read n and the n integers."),
+        ("<think>\nPlan: Read n and the n integers. Next: Add them all up.", " Hmm, Print"),
+        ("<think>\n", "Alright, so."),
+        ("<think>\nApproach: Read the line. Code:", "\n```python\ns = input()\n```"),
+    ]
+    batcher = LabelBatcher(writers.student.predictor.predictor, max_batch=8)
+
+    async def all_at_once():
+        return await asyncio.gather(*(batcher.label(c, k) for c, k in requests))
+
+    batched = asyncio.run(all_at_once())
+    assert (batcher.requests, batcher.batches) == (4, 1)
+    alone = [writers.student.predictor.predictor.label_chunk(c, k) for c, k in requests]
+    assert batched == alone
+
+
+def test_a_batch_larger_than_the_limit_is_split() -> None:
+    class Recording:
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+
+        def label_chunks(self, requests):
+            self.sizes.append(len(requests))
+            return [[(0, len(chunk) % 2 == 0)] for _, chunk in requests]
+
+    predictor = Recording()
+    batcher = LabelBatcher(predictor, max_batch=3)
+
+    async def seven():
+        return await asyncio.gather(*(batcher.label("", "x" * n) for n in range(7)))
+
+    assert asyncio.run(seven()) == [[(0, n % 2 == 0)] for n in range(7)]
+    assert predictor.sizes == [3, 3, 1]

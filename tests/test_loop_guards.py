@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tessy_factory.config import GenerationConfig, RepetitionConfig
-from tessy_factory.engine.loop import _thinking_before_marker, _until_close
+from tessy_factory.engine.loop import _after_last_close, _thinking_before_marker, _until_close
 from tessy_factory.engine.repetition import repeated_fragment
 
 RULE = RepetitionConfig()
@@ -46,3 +46,9 @@ def test_a_marker_begun_in_the_previous_turn_is_seen():
 
 def test_without_a_marker_the_chunk_stays_open():
     assert _until_close([" a", " b"], "<think>\n", MARKERS) == ([" a", " b"], False)
+
+
+def test_an_answer_that_closes_more_thinking_keeps_only_what_follows():
+    pieces = ["That", " works.", "\n</", "think>", "\n\n", "Here", " is", " code"]
+    assert _after_last_close(pieces, ["</think>"]) == ["\n\n", "Here", " is", " code"]
+    assert _after_last_close(["Here", " is"], ["</think>"]) == ["Here", " is"]

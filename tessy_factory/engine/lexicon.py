@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from tessy_factory.engine.predictor import Labels
+
 
 class LexiconPredictor:
     """Labels each word of a chunk as style when it lies inside one of the phrases."""
@@ -22,7 +24,11 @@ class LexiconPredictor:
         self.pattern = re.compile("|".join(re.escape(p) for p in reversed(cleaned)))
         self.context_chars = context_chars
 
-    def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
+    def label_chunks(self, requests: Sequence[tuple[str, str]]) -> list[Labels]:
+        """The labels of each (context, chunk), as `label_chunk` gives them."""
+        return [self.label_chunk(context, chunk) for context, chunk in requests]
+
+    def label_chunk(self, context: str, chunk: str) -> Labels:
         """(offset in chunk, is style) for each word that starts inside `chunk`."""
         # A phrase may begin in the context and end in the chunk, so search across both.
         tail = context[-self.context_chars :]

@@ -14,6 +14,7 @@ from transformers import (
 )
 
 from tessy_factory.config import ModelConfig
+from tessy_factory.engine.text_model import Continuation, chat_prompt, check_fits
 
 # Tokens decoded before each new one to find its text.
 PIECE_CONTEXT = 8
@@ -21,22 +22,6 @@ PIECE_CONTEXT = 8
 
 class ModelLoadError(RuntimeError):
     """A model or tokenizer could not be loaded; the message names it."""
-
-
-class ContextOverflow(ValueError):
-    """The text no longer fits the model's context window."""
-
-
-@dataclass(frozen=True)
-class Continuation:
-    """New text as the model's own token pieces, and whether it ended its turn."""
-
-    pieces: list[str]
-    ended: bool
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
 
 
 def load_pretrained(
@@ -85,13 +70,19 @@ class LocalModel:
 
     def prompt_text(self, user_prompt: str) -> str:
         """The user turn in this model's own chat template, ready for the assistant turn."""
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_prompt}], add_generation_prompt=True, tokenize=False
-        )
+        return chat_prompt(self.tokenizer, user_prompt)
 
     def new_cache(self) -> KVCache:
         """A KV cache for one sample's text, to pass to every `continue_text` of it."""
         return KVCache(DynamicCache(config=self.model.config))
+
+    async def complete(
+        self, prefix: str, max_new_tokens: int, cache: KVCache | None, seed: int
+    ) -> Continuation:
+        """`continue_text` seeded, for the loop. It runs in the event loop's thread: local
+        generation is compute-bound, so a build runs local samples one at a time."""
+        torch.manual_seed(seed)
+        return self.continue_text(prefix, max_new_tokens, cache)
 
     @torch.inference_mode()
     def continue_text(
@@ -105,11 +96,7 @@ class LocalModel:
         back to the longest prefix of tokens it shares with the new tokenisation.
         """
         ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        if len(ids) + max_new_tokens > self.config.max_context_tokens:
-            raise ContextOverflow(
-                f"{len(ids)} tokens plus {max_new_tokens} new exceed the context of "
-                f"{self.name!r} ({self.config.max_context_tokens} tokens)"
-            )
+        check_fits(self.name, self.config, len(ids), max_new_tokens)
         if cache is not None:
             cache.keep_common_prefix(ids)
         tensor = torch.tensor([ids], device=self.device)

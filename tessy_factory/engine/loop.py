@@ -7,7 +7,8 @@ thinking ends, the student writes the final answer. Each model sees the prompt i
 chat template; only the generated text is shared, in the student's format.
 
 Each model keeps one KV cache per sample and reads only the text it has not seen, where the
-authors' code re-sends the whole prefix every 5-10 tokens.
+authors' code re-sends the whole prefix every 5-10 tokens. Each sample is a coroutine, so
+samples on model servers run concurrently, each at its own pace, rather than in lock-step.
 """
 
 from __future__ import annotations
@@ -16,31 +17,20 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from tessy_factory.config import GenerationConfig, GenerationMode
+from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.cut import cut_index
-from tessy_factory.engine.local_model import ContextOverflow, Continuation, KVCache, LocalModel
-from tessy_factory.engine.predictor import Predictor
 from tessy_factory.engine.repetition import repeated_fragment
+from tessy_factory.engine.text_model import Continuation, GenerationFailed, TextModel
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
-
-
-class GenerationFailed(RuntimeError):
-    """A sample could not be generated; the message says why.
-
-    `retryable` is False where another attempt cannot help (the prompt does not fit).
-    """
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
 class Writer:
-    """One role in the loop: its model, its boundary predictor and its chunk size."""
+    """One role in the loop: its model (with its chunk size) and its boundary predictor."""
 
     role: str
-    model: LocalModel
-    predictor: Predictor | None = None
+    model: TextModel
+    predictor: LabelBatcher | None = None
 
 
 @dataclass(frozen=True)
@@ -74,20 +64,25 @@ class Sample:
 class _Trace:
     """The shared text being written, with its spans and per-model timing."""
 
-    def __init__(self, prompt: str) -> None:
+    def __init__(self, prompt: str, seed: int) -> None:
         self.prompt = prompt
+        self.seed = seed
+        self.calls = 0
         self.sample = Sample()
         self.thinking = THINK_OPEN
         self.tokens = 0
-        self.caches: dict[str, KVCache] = {}
+        self.caches: dict[str, object | None] = {}
 
-    def continue_as(self, writer: Writer, text: str, max_new_tokens: int) -> Continuation:
+    async def continue_as(self, writer: Writer, text: str, max_new_tokens: int) -> Continuation:
         """`writer` continues `text` after the prompt in its own chat template, reusing its
-        KV cache of this sample so it only reads what it has not seen."""
+        cache of this sample so it only reads what it has not seen."""
         if writer.role not in self.caches:
             self.caches[writer.role] = writer.model.new_cache()
         prefix = writer.model.prompt_text(self.prompt) + text
-        return writer.model.continue_text(prefix, max_new_tokens, self.caches[writer.role])
+        # A seed per call, so a sample does not depend on what ran between its turns.
+        self.calls += 1
+        seed = (self.seed * 1_000_003 + self.calls) % 2**31
+        return await writer.model.complete(prefix, max_new_tokens, self.caches[writer.role], seed)
 
     def add(self, writer: Writer, pieces: list[str], phase: str, cut: int | None = None) -> None:
         text = "".join(pieces)
@@ -124,38 +119,42 @@ _ANSWERER = {
 }
 
 
-def generate_sample(
-    prompt: str, mode: GenerationMode, teacher: Writer, student: Writer, config: GenerationConfig
+async def generate_sample(
+    prompt: str,
+    mode: GenerationMode,
+    teacher: Writer | None,
+    student: Writer | None,
+    config: GenerationConfig,
+    seed: int = 0,
 ) -> Sample:
     """One sample for `prompt` in `mode`; raises GenerationFailed with the reason."""
     writers = {"teacher": teacher, "student": student}
-    trace = _Trace(prompt)
-    try:
-        if mode is GenerationMode.TESSY:
-            _cooperative_thinking(trace, teacher, student, config)
-            answerer = writers[config.tessy_answer_by]
-        else:
-            _solo_thinking(trace, writers[_SOLO_THINKER[mode]], config)
-            answerer = writers[_ANSWERER[mode]]
-        _final_answer(trace, answerer, config)
-    except ContextOverflow as exc:
-        raise GenerationFailed(f"prompt too long: {exc}", retryable=False) from exc
+    trace = _Trace(prompt, seed)
+    if mode is GenerationMode.TESSY:
+        await _cooperative_thinking(trace, teacher, student, config)
+        answerer = writers[config.tessy_answer_by]
+    else:
+        await _solo_thinking(trace, writers[_SOLO_THINKER[mode]], config)
+        answerer = writers[_ANSWERER[mode]]
+    await _final_answer(trace, answerer, config)
     return trace.sample
 
 
-def _cooperative_thinking(
+async def _cooperative_thinking(
     trace: _Trace, teacher: Writer, student: Writer, config: GenerationConfig
 ) -> None:
     current, other = student, teacher
     while trace.tokens < config.max_total_tokens:
         started = time.perf_counter()
-        continuation = trace.continue_as(current, trace.thinking, current.model.config.chunk_tokens)
+        continuation = await trace.continue_as(
+            current, trace.thinking, current.model.config.chunk_tokens
+        )
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
         cut = cut_index(
             pieces,
-            current.predictor.label_chunk(trace.thinking, "".join(pieces)),
+            await current.predictor.label(trace.thinking, "".join(pieces)),
             cut_at_style=current is teacher,
         )
         if continuation.ended and not closed and cut is None:
@@ -172,9 +171,9 @@ def _cooperative_thinking(
     raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
 
-def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
     started = time.perf_counter()
-    continuation = trace.continue_as(writer, trace.thinking, config.max_total_tokens)
+    continuation = await trace.continue_as(writer, trace.thinking, config.max_total_tokens)
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
@@ -194,6 +193,16 @@ def _until_close(pieces: list[str], before: str, markers: list[str]) -> tuple[li
     return pieces, False
 
 
+def _after_last_close(pieces: list[str], markers: list[str]) -> list[str]:
+    """The pieces after the last end-of-thinking marker: an answerer that writes more
+    thinking of its own before closing it again has begun its answer only after that."""
+    while True:
+        head, closed = _until_close(pieces, "", markers)
+        if not closed:
+            return pieces
+        pieces = pieces[len(head) :]
+
+
 def _thinking_before_marker(text: str, markers: list[str]) -> str:
     """The thinking up to the earliest end-of-thinking marker (all of it if none)."""
     positions = [text.find(marker) for marker in markers if marker in text]
@@ -208,15 +217,16 @@ def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
         )
 
 
-def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+async def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
     head = _thinking_before_marker(trace.thinking, config.end_of_thinking)
     # Whatever marker the model used, the output is in the student's format.
     thinking = f"{head.rstrip()}\n{THINK_CLOSE}\n\n"
     started = time.perf_counter()
-    continuation = trace.continue_as(writer, thinking, config.answer_max_tokens)
-    answer = continuation.text.strip()
+    continuation = await trace.continue_as(writer, thinking, config.answer_max_tokens)
+    pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
+    answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
-    trace.sample.spans.append(Span(writer.role, answer, len(continuation.pieces), "answer"))
+    trace.sample.spans.append(Span(writer.role, answer, len(pieces), "answer"))
     trace.timed(writer, started)
     trace.sample.text = thinking + answer

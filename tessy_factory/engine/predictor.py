@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -12,12 +14,16 @@ from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 
 STYLE = 1
 
+# (character offset in the chunk, is style), in order.
+Labels = list[tuple[int, bool]]
+
 
 class Predictor(Protocol):
     """What the loop needs of a boundary predictor."""
 
-    def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
-        """(offset in chunk, is style) for the chunk's tokens or words, in order."""
+    def label_chunks(self, requests: Sequence[tuple[str, str]]) -> list[Labels]:
+        """For each (context, chunk): (offset in chunk, is style) of the chunk's tokens or
+        words, in order."""
         ...
 
 
@@ -37,12 +43,33 @@ class BoundaryPredictor:
             )
         self.device = self.model.device
 
-    @torch.inference_mode()
-    def label_chunk(self, context: str, chunk: str) -> list[tuple[int, bool]]:
-        """For each predictor token that starts inside `chunk`: (offset in chunk, is style).
+    def label_chunk(self, context: str, chunk: str) -> Labels:
+        """The labels of one chunk (see `label_chunks`)."""
+        return self.label_chunks([(context, chunk)])[0]
 
-        The classifier sees the last `context_tokens` tokens of context plus the chunk.
+    @torch.inference_mode()
+    def label_chunks(self, requests: Sequence[tuple[str, str]]) -> list[Labels]:
+        """For each predictor token that starts inside a chunk: (offset in chunk, is style).
+
+        The classifier sees the last `context_tokens` tokens of context plus the chunk; the
+        requests run as one right-padded batch.
         """
+        windows = [self._window(context, chunk) for context, chunk in requests]
+        longest = max(len(window.ids) for window in windows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.tensor(
+            [w.ids + [pad] * (longest - len(w.ids)) for w in windows], device=self.device
+        )
+        mask = torch.tensor(
+            [[1] * len(w.ids) + [0] * (longest - len(w.ids)) for w in windows], device=self.device
+        )
+        style_probs = self.model(input_ids=ids, attention_mask=mask).logits.softmax(-1)
+        return [
+            window.labels(style_probs[row, :, STYLE].tolist(), self.config.threshold)
+            for row, window in enumerate(windows)
+        ]
+
+    def _window(self, context: str, chunk: str) -> _Window:
         encoded = self.tokenizer(
             context + chunk, add_special_tokens=False, return_offsets_mapping=True
         )
@@ -50,16 +77,22 @@ class BoundaryPredictor:
         first = next(
             (i for i, (start, _) in enumerate(offsets) if start >= len(context)), len(offsets)
         )
-        window = max(0, first - self.config.context_tokens)
-        ids = torch.tensor([encoded["input_ids"][window:]], device=self.device)
-        style_prob = self.model(input_ids=ids).logits.softmax(-1)[0, :, STYLE].tolist()
-        labels = []
-        for index in range(max(first, window + 1), len(offsets)):
-            # The logits at position i classify token i+1.
-            labels.append(
-                (
-                    offsets[index][0] - len(context),
-                    style_prob[index - 1 - window] >= self.config.threshold,
-                )
-            )
-        return labels
+        start = max(0, first - self.config.context_tokens)
+        return _Window(encoded["input_ids"][start:], offsets[start:], first - start, len(context))
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Predictor tokens of the context tail and the chunk; `first` is the chunk's first."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    first: int
+    context_chars: int
+
+    def labels(self, style_prob: list[float], threshold: float) -> Labels:
+        # The logits at position i classify token i+1, so the window's first token has none.
+        return [
+            (self.offsets[i][0] - self.context_chars, style_prob[i - 1] >= threshold)
+            for i in range(max(self.first, 1), len(self.ids))
+        ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tessy_factory.config import LEXICON, BuildConfig, GenerationMode, PredictorConfig
+from tessy_factory.config import LEXICON, BuildConfig, GenerationMode, ModelConfig, PredictorConfig
+from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.lexicon import LexiconPredictor
 from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer
+from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor, Predictor
+from tessy_factory.engine.text_model import TextModel
 from tessy_factory.miniature.build import resolve_model
 
 
@@ -28,14 +31,23 @@ def load_writers(config: BuildConfig, models_root: Path) -> tuple[Writer | None,
         if not needed:
             writers.append(None)
             continue
-        model = LocalModel(
-            model_config.model,
-            resolve_model(model_config.model, models_root, predictor=False),
-            model_config,
-        )
-        predictor = load_predictor(predictor_config, models_root) if cooperative else None
-        writers.append(Writer(role, model, predictor))
+        predictor = None
+        if cooperative:
+            predictor = LabelBatcher(
+                load_predictor(predictor_config, models_root), predictor_config.batch_size
+            )
+        writers.append(Writer(role, load_model(model_config, models_root), predictor))
     return writers[0], writers[1]
+
+
+def load_model(config: ModelConfig, models_root: Path) -> TextModel:
+    """The generating model of `config` on its backend."""
+    if config.backend == "openai":
+        tokenizer = resolve_model(config.tokenizer or config.model, models_root, predictor=False)
+        return OpenAIModel(config.model, tokenizer, config)
+    return LocalModel(
+        config.model, resolve_model(config.model, models_root, predictor=False), config
+    )
 
 
 def load_predictor(config: PredictorConfig, models_root: Path) -> Predictor:

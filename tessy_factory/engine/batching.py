@@ -1,0 +1,56 @@
+"""Micro-batching of boundary-predictor calls across the samples in flight.
+
+Each sample's coroutine asks for the labels of its own chunk; the requests that arrive
+while the classifier is busy run together as its next batch, so one forward pass serves
+many samples. Written by hand: it is a few lines over asyncio futures, and the libraries
+that batch model calls bring a server along.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tessy_factory.engine.predictor import Labels, Predictor
+
+
+class LabelBatcher:
+    """Collects `label` calls from concurrent coroutines into `predictor.label_chunks` batches."""
+
+    def __init__(self, predictor: Predictor, max_batch: int) -> None:
+        self.predictor = predictor
+        self.max_batch = max_batch
+        self._waiting: list[tuple[str, str, asyncio.Future[Labels]]] = []
+        self._worker: asyncio.Task | None = None
+        # How well batching works: requests per batch is their ratio.
+        self.requests = 0
+        self.batches = 0
+
+    async def label(self, context: str, chunk: str) -> Labels:
+        """(offset in chunk, is style) for the chunk's tokens or words, in order."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((context, chunk, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        # Let every coroutine that is ready this turn of the loop add its request first.
+        await asyncio.sleep(0)
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            self.requests += len(batch)
+            self.batches += 1
+            try:
+                # In a thread, so that server responses keep arriving meanwhile.
+                results = await asyncio.to_thread(
+                    self.predictor.label_chunks, [(context, chunk) for context, chunk, _ in batch]
+                )
+            except Exception as exc:  # every waiting sample gets the predictor's error
+                for *_, future in batch:
+                    if not future.done():  # a cancelled sample no longer waits
+                        future.set_exception(exc)
+            else:
+                for (*_, future), labels in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(labels)

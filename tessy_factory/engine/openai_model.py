@@ -1,0 +1,136 @@
+"""A generating model behind an OpenAI-compatible server (the `openai` backend).
+
+Requests go to raw-text `/v1/completions`: the prompt is rendered here in the model's own
+chat template, from its tokenizer, so any server of the weights works (vLLM, SGLang,
+`transformers serve`). The returned text is split into the model's tokens locally, for the
+cut and the token accounting. The openai client does the retries with back-off on
+connection errors, timeouts, 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+
+import openai
+from transformers import AutoTokenizer
+
+from tessy_factory.config import ModelConfig
+from tessy_factory.engine.local_model import ModelLoadError
+from tessy_factory.engine.text_model import (
+    Continuation,
+    GenerationFailed,
+    chat_prompt,
+    check_fits,
+)
+
+
+class EndpointError(RuntimeError):
+    """The server refused a request or stayed unreachable: every sample would fail alike,
+    so the build stops; the message names the endpoint."""
+
+
+class OpenAIModel:
+    """A model served at `config.base_url`, with its tokenizer loaded here."""
+
+    def __init__(self, name: str, tokenizer_path: str, config: ModelConfig) -> None:
+        self.name = name
+        self.config = config
+        self.served_model = config.served_model or name
+        self.endpoint = f"{config.base_url.rstrip('/')}/completions"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"cannot load the tokenizer of {name!r} from {tokenizer_path!r}: {exc}"
+            ) from exc
+        self._api_key = self._read_api_key()
+        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+
+    def _read_api_key(self) -> str:
+        variable = self.config.api_key_env
+        if variable is None:
+            # Local servers take any key; the client refuses to start without one.
+            return "no-key"
+        key = os.environ.get(variable)
+        if not key:
+            raise ModelLoadError(f"model {self.name!r}: environment variable {variable} is unset")
+        return key
+
+    def _client(self) -> openai.AsyncOpenAI:
+        # An async HTTP client belongs to the event loop it first ran in; a build runs one
+        # loop, but a notebook or a test may run several in turn.
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            self._clients = {
+                loop: openai.AsyncOpenAI(
+                    base_url=self.config.base_url,
+                    api_key=self._api_key,
+                    timeout=self.config.request_timeout_s,
+                    max_retries=self.config.max_retries,
+                )
+            }
+        return self._clients[loop]
+
+    def prompt_text(self, user_prompt: str) -> str:
+        """The user turn in this model's own chat template, ready for the assistant turn."""
+        return chat_prompt(self.tokenizer, user_prompt)
+
+    def new_cache(self) -> None:
+        """No client-side state: a server with prefix caching reuses the shared prefix."""
+        return None
+
+    async def complete(
+        self, prefix: str, max_new_tokens: int, cache: object | None, seed: int
+    ) -> Continuation:
+        """Sample up to `max_new_tokens` tokens after `prefix` on the server."""
+        prompt_tokens = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        check_fits(self.name, self.config, prompt_tokens, max_new_tokens)
+        try:
+            response = await self._client().completions.create(
+                model=self.served_model,
+                prompt=prefix,
+                max_tokens=max_new_tokens,
+                temperature=self.config.temperature,
+                top_p=self.config.top_p,
+                seed=seed,
+                extra_body=self.config.extra_body or None,
+            )
+        except openai.APIStatusError as exc:
+            raise EndpointError(
+                f"{self.endpoint} refused a request for {self.served_model!r}: "
+                f"HTTP {exc.status_code}: {_detail(exc)}"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise EndpointError(
+                f"{self.endpoint} unreachable after {self.config.max_retries + 1} tries: {exc}"
+            ) from exc
+        except (openai.APIResponseValidationError, ValueError) as exc:  # ValueError: bad JSON
+            raise GenerationFailed(f"{self.endpoint} returned a malformed response: {exc}") from exc
+        return self._continuation(response)
+
+    def _continuation(self, response: object) -> Continuation:
+        choices = getattr(response, "choices", None)
+        text = getattr(choices[0], "text", None) if choices else None
+        if not isinstance(text, str):
+            raise GenerationFailed(
+                f"{self.endpoint} returned no completion text: {str(response)[:200]!r}"
+            )
+        # "stop": an end-of-sequence token or a stop string; "length": max_tokens reached.
+        return Continuation(self.token_pieces(text), choices[0].finish_reason == "stop")
+
+    def token_pieces(self, text: str) -> list[str]:
+        """`text` split where this model's tokens begin; the pieces join back to `text`."""
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+        starts = [0, *(start for start, _ in offsets[1:]), len(text)]
+        return [text[a:b] for a, b in itertools.pairwise(starts)] if offsets else []
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("message") or body)
+    return exc.message

@@ -1,0 +1,108 @@
+"""Run `transformers serve` on loopback for local model directories.
+
+The openai backend's tests and benchmark talk to real servers started this way, and a user
+without vLLM can try the backend on a laptop the same way. Needs the pip extra
+`transformers[serving]`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2
+
+READY_TIMEOUT_S = 180.0
+
+
+class ServerFailed(RuntimeError):
+    """A server did not come up; the message carries the tail of its log."""
+
+
+@contextmanager
+def serving(model_dirs: list[str], continuous_batching: bool = False) -> Iterator[list[str]]:
+    """Start one pinned server per model directory, all at once; yields their API roots
+    (`http://127.0.0.1:PORT/v1`), in order, and stops them on exit."""
+    with tempfile.TemporaryDirectory(prefix="tessy-serve-") as logs:
+        servers = [
+            _start(model_dir, Path(logs) / f"server-{i}.log", continuous_batching)
+            for i, model_dir in enumerate(model_dirs)
+        ]
+        try:
+            for process, url, log in servers:
+                _wait_ready(process, url, log)
+            yield [url for _, url, _ in servers]
+        finally:
+            for process, _, _ in servers:
+                process.terminate()
+            for process, _, _ in servers:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def _start(
+    model_dir: str, log: Path, continuous_batching: bool
+) -> tuple[subprocess.Popen, str, Path]:
+    port = _free_port()
+    command = [
+        _transformers_cli(),
+        "serve",
+        model_dir,
+        "--device",
+        "cpu",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--continuous-batching" if continuous_batching else "--no-continuous-batching",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return process, f"http://127.0.0.1:{port}/v1", log
+
+
+def _transformers_cli() -> str:
+    # The CLI of this interpreter's environment, even when that is not on PATH.
+    beside = Path(sys.executable).with_name("transformers")
+    found = str(beside) if beside.exists() else shutil.which("transformers")
+    if found is None:
+        raise ServerFailed("the transformers CLI is missing: pip install 'transformers[serving]'")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
+    health = url.removesuffix("/v1") + "/health"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerFailed(
+                f"transformers serve exited with {process.returncode}:\n{_tail(log)}"
+            )
+        try:
+            if httpx2.get(health, timeout=2).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.25)
+    raise ServerFailed(f"transformers serve not ready in {READY_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
