@@ -306,3 +306,33 @@ def test_a_batch_larger_than_the_limit_is_split() -> None:
 
     assert asyncio.run(seven()) == [[(0, n % 2 == 0)] for n in range(7)]
     assert predictor.sizes == [3, 3, 1]
+
+
+class WholeTurns(LocalModel):
+    """The local model without the early stop: every turn runs to its full chunk."""
+
+    async def complete(self, prefix, max_new_tokens, cache, seed, stop=None):
+        return await super().complete(prefix, max_new_tokens, cache, seed)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.TESSY, GenerationMode.TEACHER_ONLY])
+def test_stopping_a_turn_at_its_cut_writes_the_same_samples(
+    writers: Writers, miniature: Path, prompt: str, mode: GenerationMode
+) -> None:
+    whole = {
+        role: Writer(
+            role,
+            WholeTurns(role, str(miniature / role), getattr(writers, role).model.config),
+            getattr(writers, role).predictor,
+        )
+        for role in ("teacher", "student")
+    }
+    for seed in range(3):
+        early = asyncio.run(
+            generate_sample(prompt, mode, writers.teacher, writers.student, DEMO_GENERATION, seed)
+        )
+        late = asyncio.run(
+            generate_sample(prompt, mode, whole["teacher"], whole["student"], DEMO_GENERATION, seed)
+        )
+        assert early.text == late.text
+        assert early.spans == late.spans

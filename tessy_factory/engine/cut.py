@@ -35,3 +35,9 @@ def _word_starts(pieces: list[str]) -> list[int]:
 
 def _word_boundary(before: str, after: str) -> bool:
     return after[:1].isspace() or before[-1:].isspace()
+
+
+def ends_at_word_start(pieces: list[str]) -> bool:
+    """Whether the last piece begins a word: only then can a cut fall inside `pieces` where
+    it could not before the last piece came."""
+    return len(pieces) >= 2 and _word_boundary(pieces[-2], pieces[-1])

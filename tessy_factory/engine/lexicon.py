@@ -15,6 +15,9 @@ from tessy_factory.engine.predictor import Labels
 class LexiconPredictor:
     """Labels each word of a chunk as style when it lies inside one of the phrases."""
 
+    # A phrase completed later relabels the words it began with.
+    causal = False
+
     def __init__(self, name: str, phrases: Sequence[str], context_chars: int = 200) -> None:
         cleaned = sorted({phrase.strip() for phrase in phrases if phrase.strip()}, key=len)
         if not cleaned:

@@ -11,10 +11,12 @@ from transformers import (
     DynamicCache,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
 )
 
 from tessy_factory.config import ModelConfig
-from tessy_factory.engine.text_model import Continuation, chat_prompt, check_fits
+from tessy_factory.engine.text_model import Continuation, StopHint, chat_prompt, check_fits
 
 # Tokens decoded before each new one to find its text.
 PIECE_CONTEXT = 8
@@ -77,16 +79,25 @@ class LocalModel:
         return KVCache(DynamicCache(config=self.model.config))
 
     async def complete(
-        self, prefix: str, max_new_tokens: int, cache: KVCache | None, seed: int
+        self,
+        prefix: str,
+        max_new_tokens: int,
+        cache: KVCache | None,
+        seed: int,
+        stop: StopHint | None = None,
     ) -> Continuation:
         """`continue_text` seeded, for the loop. It runs in the event loop's thread: local
         generation is compute-bound, so a build runs local samples one at a time."""
         torch.manual_seed(seed)
-        return self.continue_text(prefix, max_new_tokens, cache)
+        return self.continue_text(prefix, max_new_tokens, cache, stop)
 
     @torch.inference_mode()
     def continue_text(
-        self, prefix: str, max_new_tokens: int, cache: KVCache | None = None
+        self,
+        prefix: str,
+        max_new_tokens: int,
+        cache: KVCache | None = None,
+        stop: StopHint | None = None,
     ) -> Continuation:
         """Sample up to `max_new_tokens` tokens after `prefix`.
 
@@ -94,6 +105,8 @@ class LocalModel:
         model. `prefix` is tokenised whole every time, so where another model's text joins
         this one's, the model sees the same tokens as without a cache: the cache is cut
         back to the longest prefix of tokens it shares with the new tokenisation.
+        Generation ends early, with the token that makes it so, once `stop` is true of the
+        pieces written.
         """
         ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
         check_fits(self.name, self.config, len(ids), max_new_tokens)
@@ -110,6 +123,7 @@ class LocalModel:
             top_p=self.config.top_p,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
+            stopping_criteria=None if stop is None else self._stopping(len(ids), stop),
         )[0].tolist()
         if cache is not None:
             cache.ids = output[: cache.values.get_seq_length()]
@@ -118,6 +132,16 @@ class LocalModel:
         if ended:
             new = new[:-1]
         return Continuation(self._pieces(new), ended)
+
+    def _stopping(self, prompt_length: int, stop: StopHint) -> StoppingCriteriaList:
+        model = self
+
+        class StopWhen(StoppingCriteria):
+            def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.Tensor:
+                pieces = model._pieces(input_ids[0, prompt_length:].tolist())
+                return torch.tensor([stop(pieces)], device=input_ids.device)
+
+        return StoppingCriteriaList([StopWhen()])
 
     def _pieces(self, ids: list[int]) -> list[str]:
         # Each token's text is what it adds to a decode of the few tokens before it: that

@@ -18,9 +18,15 @@ from dataclasses import asdict, dataclass, field
 
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.batching import LabelBatcher
-from tessy_factory.engine.cut import cut_index
+from tessy_factory.engine.cut import cut_index, ends_at_word_start
+from tessy_factory.engine.predictor import Predictor
 from tessy_factory.engine.repetition import repeated_fragment
-from tessy_factory.engine.text_model import Continuation, GenerationFailed, TextModel
+from tessy_factory.engine.text_model import (
+    Continuation,
+    GenerationFailed,
+    StopHint,
+    TextModel,
+)
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
 
@@ -73,7 +79,9 @@ class _Trace:
         self.tokens = 0
         self.caches: dict[str, object | None] = {}
 
-    async def continue_as(self, writer: Writer, text: str, max_new_tokens: int) -> Continuation:
+    async def continue_as(
+        self, writer: Writer, text: str, max_new_tokens: int, stop: StopHint | None = None
+    ) -> Continuation:
         """`writer` continues `text` after the prompt in its own chat template, reusing its
         cache of this sample so it only reads what it has not seen."""
         if writer.role not in self.caches:
@@ -82,7 +90,8 @@ class _Trace:
         # A seed per call, so a sample does not depend on what ran between its turns.
         self.calls += 1
         seed = (self.seed * 1_000_003 + self.calls) % 2**31
-        return await writer.model.complete(prefix, max_new_tokens, self.caches[writer.role], seed)
+        cache = self.caches[writer.role]
+        return await writer.model.complete(prefix, max_new_tokens, cache, seed, stop)
 
     def add(self, writer: Writer, pieces: list[str], phase: str, cut: int | None = None) -> None:
         text = "".join(pieces)
@@ -147,7 +156,15 @@ async def _cooperative_thinking(
     while trace.tokens < config.max_total_tokens:
         started = time.perf_counter()
         continuation = await trace.continue_as(
-            current, trace.thinking, current.model.config.chunk_tokens
+            current,
+            trace.thinking,
+            current.model.config.chunk_tokens,
+            _turn_over(
+                trace.thinking,
+                config.end_of_thinking,
+                current.predictor.predictor,
+                cut_at_style=current is teacher,
+            ),
         )
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
@@ -171,9 +188,37 @@ async def _cooperative_thinking(
     raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
 
+def _turn_over(
+    thinking: str,
+    markers: list[str],
+    predictor: Predictor | None = None,
+    cut_at_style: bool = False,
+) -> StopHint:
+    """Whether a turn's pieces so far already end it: the thinking closed, or the cut falls
+    inside them, so anything written after them would be thrown away."""
+
+    def over(pieces: list[str]) -> bool:
+        pieces, closed = _until_close(pieces, thinking, markers)
+        if closed:
+            return True
+        # Labels of part of a chunk are the whole chunk's only for a causal predictor, and
+        # a new cut can only fall before a word that has just begun.
+        if predictor is None or not predictor.causal or not ends_at_word_start(pieces):
+            return False
+        labels = predictor.label_chunks([(thinking, "".join(pieces))])[0]
+        return cut_index(pieces, labels, cut_at_style=cut_at_style) is not None
+
+    return over
+
+
 async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
     started = time.perf_counter()
-    continuation = await trace.continue_as(writer, trace.thinking, config.max_total_tokens)
+    continuation = await trace.continue_as(
+        writer,
+        trace.thinking,
+        config.max_total_tokens,
+        _turn_over(trace.thinking, config.end_of_thinking),
+    )
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)

@@ -21,6 +21,7 @@ from tessy_factory.engine.local_model import ModelLoadError
 from tessy_factory.engine.text_model import (
     Continuation,
     GenerationFailed,
+    StopHint,
     chat_prompt,
     check_fits,
 )
@@ -82,9 +83,15 @@ class OpenAIModel:
         return None
 
     async def complete(
-        self, prefix: str, max_new_tokens: int, cache: object | None, seed: int
+        self,
+        prefix: str,
+        max_new_tokens: int,
+        cache: object | None,
+        seed: int,
+        stop: StopHint | None = None,
     ) -> Continuation:
-        """Sample up to `max_new_tokens` tokens after `prefix` on the server."""
+        """Sample up to `max_new_tokens` tokens after `prefix` on the server. `stop` goes
+        unused: a request runs to its end, and the loop cuts what follows."""
         prompt_tokens = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
         check_fits(self.name, self.config, prompt_tokens, max_new_tokens)
         try:

@@ -19,7 +19,13 @@ Labels = list[tuple[int, bool]]
 
 
 class Predictor(Protocol):
-    """What the loop needs of a boundary predictor."""
+    """What the loop needs of a boundary predictor.
+
+    `causal`: a token's label depends only on the text before it, so labels of a chunk's
+    prefix are those of the whole chunk and generation may stop at the first cut.
+    """
+
+    causal: bool
 
     def label_chunks(self, requests: Sequence[tuple[str, str]]) -> list[Labels]:
         """For each (context, chunk): (offset in chunk, is style) of the chunk's tokens or
@@ -29,6 +35,8 @@ class Predictor(Protocol):
 
 class BoundaryPredictor:
     """A 2-label token classifier (0 capability, 1 style); position i predicts token i+1."""
+
+    causal = True
 
     def __init__(self, name: str, path: str, config: PredictorConfig) -> None:
         self.name = name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +41,10 @@ class Continuation:
         return "".join(self.pieces)
 
 
+# Told the pieces written so far, says whether the rest of the turn would be thrown away.
+StopHint = Callable[[list[str]], bool]
+
+
 class TextModel(Protocol):
     """A model that continues raw text: in-process (`local`) or on a server (`openai`)."""
 
@@ -55,9 +60,16 @@ class TextModel(Protocol):
         ...
 
     async def complete(
-        self, prefix: str, max_new_tokens: int, cache: object | None, seed: int
+        self,
+        prefix: str,
+        max_new_tokens: int,
+        cache: object | None,
+        seed: int,
+        stop: StopHint | None = None,
     ) -> Continuation:
-        """Sample up to `max_new_tokens` tokens after `prefix` with this seed."""
+        """Sample up to `max_new_tokens` tokens after `prefix` with this seed. A backend
+        may end early once `stop` says the rest would be thrown away; the loop cuts the
+        same way whether it does or not."""
         ...
 
 

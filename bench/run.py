@@ -1,0 +1,53 @@
+"""Run the generation benchmarks and print their tables: medians and ratios, every
+baseline measured in the same run on the same machine.
+
+    .venv/bin/python bench/run.py                  # everything (about 30 min on 2 cores)
+    .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
+    .venv/bin/python bench/run.py --only server --samples 16 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import local_engine
+import server_pool
+import torch
+from bench_models import build_bench_models
+
+from tessy_factory.home import FactoryHome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["local", "server"])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
+        models = build_bench_models(Path(tmp))
+        print(f"{local_engine.describe(models)}, {torch.get_num_threads()} torch threads")
+        if args.only in (None, "local"):
+            print("\nLocal engine: TESSY thinking of N tokens (medians of", args.repeats, "runs)")
+            local_engine.print_table(local_engine.run(models, args.lengths, args.repeats))
+        if args.only in (None, "server"):
+            print(
+                f"\nServers: {args.samples} TESSY samples of the miniature models, "
+                f"{args.concurrency} in flight, "
+                "transformers serve --continuous-batching (medians of",
+                args.repeats,
+                "runs)",
+            )
+            # The trained miniature models, built once into the factory home if missing.
+            models_root = FactoryHome.resolve(None).models
+            server_pool.print_table(
+                server_pool.run(models_root, args.samples, args.concurrency, args.repeats)
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Benchmark: the openai backend's per-sample coroutines against a lock-step pool.
+
+The trained miniature teacher and student are each served by `transformers serve
+--continuous-batching` on loopback, with their trained predictors: unlike random
+bench-sized models, they end their thinking and their answers where the problem has them
+end, so samples differ in length as real ones do (the random bench LM ends them at
+arbitrary points or never). Samples that fail are work all the same.
+
+- per-sample coroutines (the factory): each sample advances as soon as its own request
+  returns, and a new sample starts as soon as one finishes, `concurrency` in flight;
+- lock-step pool (the authors' design): samples run in pools of `concurrency`; every step
+  sends one request per unfinished sample of the pool and waits for all of them, and the
+  next pool starts when the whole pool is done.
+
+Both use the same loop, predictors and batched classification; throughput is tokens
+written per second of wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from tessy_factory.config import GenerationConfig, GenerationMode, ModelConfig, PredictorConfig
+from tessy_factory.demo.problems import build_problems
+from tessy_factory.engine.batching import LabelBatcher
+from tessy_factory.engine.loop import Writer, generate_sample
+from tessy_factory.engine.openai_model import OpenAIModel
+from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.engine.text_model import Continuation, GenerationFailed
+from tessy_factory.engine.transformers_server import serving
+from tessy_factory.miniature.build import ensure_miniature
+
+GENERATION = GenerationConfig(max_total_tokens=512, answer_max_tokens=256)
+CHUNKS = {"teacher": 10, "student": 5}
+
+
+class CountingServedModel(OpenAIModel):
+    """The served model, counting the tokens it writes."""
+
+    tokens = 0
+
+    async def complete(self, prefix, max_new_tokens, cache, seed, stop=None) -> Continuation:
+        continuation = await super().complete(prefix, max_new_tokens, cache, seed, stop)
+        self.tokens += len(continuation.pieces)
+        return continuation
+
+
+class LockStep:
+    """Holds every request until each unfinished sample of the pool has sent one."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._held: list[tuple[object, asyncio.Future]] = []
+        self._steps: set[asyncio.Task] = set()
+
+    async def send(self, request) -> Continuation:
+        future = asyncio.get_running_loop().create_future()
+        self._held.append((request, future))
+        self._release_if_complete()
+        return await future
+
+    def finished(self) -> None:
+        self.running -= 1
+        self._release_if_complete()
+
+    def _release_if_complete(self) -> None:
+        if self._held and len(self._held) == self.running:
+            step, self._held = self._held, []
+            task = asyncio.ensure_future(self._step(step))
+            self._steps.add(task)
+            task.add_done_callback(self._steps.discard)
+
+    async def _step(self, step) -> None:
+        results = await asyncio.gather(*(request for request, _ in step), return_exceptions=True)
+        for (_, future), result in zip(step, results, strict=True):
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class LockStepModel(CountingServedModel):
+    """The served model, its requests sent in lock-step steps."""
+
+    lock_step: LockStep
+
+    async def complete(self, prefix, max_new_tokens, cache, seed, stop=None) -> Continuation:
+        return await self.lock_step.send(super().complete(prefix, max_new_tokens, cache, seed))
+
+
+def served_writers(miniature: Path, urls: dict[str, str], model_class: type) -> dict[str, Writer]:
+    writers = {}
+    for role, url in urls.items():
+        config = ModelConfig(
+            model=f"miniature:{role}",
+            chunk_tokens=CHUNKS[role],
+            temperature=0.3,
+            backend="openai",
+            base_url=url,
+            served_model=str(miniature / role),
+        )
+        model = model_class(role, str(miniature / role), config)
+        path = str(miniature / f"{role}-predictor")
+        predictor = BoundaryPredictor(role, path, PredictorConfig(model=path))
+        writers[role] = Writer(role, model, LabelBatcher(predictor, max_batch=32))
+    return writers
+
+
+async def _one(writers: dict[str, Writer], prompt: str, seed: int) -> bool:
+    try:
+        await generate_sample(
+            prompt, GenerationMode.TESSY, writers["teacher"], writers["student"], GENERATION, seed
+        )
+    except GenerationFailed:
+        return False
+    return True
+
+
+async def coroutines(writers, prompts: list[str], concurrency: int) -> list[bool]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def gated(seed: int, prompt: str) -> bool:
+        async with gate:
+            return await _one(writers, prompt, seed)
+
+    return await asyncio.gather(*(gated(seed, p) for seed, p in enumerate(prompts)))
+
+
+async def lock_step_pools(writers, prompts: list[str], concurrency: int) -> list[bool]:
+    lock_step = LockStep()
+    for writer in writers.values():
+        writer.model.lock_step = lock_step
+    outcomes = []
+    for start in range(0, len(prompts), concurrency):
+        pool = list(enumerate(prompts))[start : start + concurrency]
+        lock_step.running = len(pool)
+
+        async def member(seed: int, prompt: str) -> bool:
+            try:
+                return await _one(writers, prompt, seed)
+            finally:
+                lock_step.finished()
+
+        outcomes += await asyncio.gather(*(member(seed, p) for seed, p in pool))
+    return outcomes
+
+
+def timed(schedule, writers, prompts, concurrency) -> tuple[float, int, int]:
+    """(seconds, tokens written, samples that succeeded)."""
+    for writer in writers.values():
+        writer.model.tokens = 0
+    started = time.perf_counter()
+    outcomes = asyncio.run(schedule(writers, prompts, concurrency))
+    seconds = time.perf_counter() - started
+    return seconds, sum(w.model.tokens for w in writers.values()), sum(outcomes)
+
+
+def run(models_root: Path, samples: int, concurrency: int, repeats: int) -> dict:
+    miniature = ensure_miniature(models_root)
+    prompts = [problem.text for problem in build_problems(samples, 2026)]
+    dirs = [str(miniature / "teacher"), str(miniature / "student")]
+    with serving(dirs, continuous_batching=True) as (teacher_url, student_url):
+        urls = {"teacher": teacher_url, "student": student_url}
+        ours = served_writers(miniature, urls, CountingServedModel)
+        theirs = served_writers(miniature, urls, LockStepModel)
+        asyncio.run(coroutines(ours, prompts[:2], 2))  # warm the server up
+        results = {"coroutines": [], "lock-step": []}
+        for _ in range(repeats):
+            results["lock-step"].append(timed(lock_step_pools, theirs, prompts, concurrency))
+            results["coroutines"].append(timed(coroutines, ours, prompts, concurrency))
+    return results
+
+
+def print_table(results: dict) -> None:
+    print(f"{'schedule':>11} {'seconds':>8} {'tokens':>7} {'ok':>4} {'tokens/s':>9}")
+    rates = {}
+    for name, runs in results.items():
+        rates[name] = statistics.median(tokens / seconds for seconds, tokens, _ in runs)
+        seconds = statistics.median(run[0] for run in runs)
+        tokens = statistics.median(run[1] for run in runs)
+        ok = statistics.median(run[2] for run in runs)
+        print(f"{name:>11} {seconds:>8.1f} {tokens:>7.0f} {ok:>4.0f} {rates[name]:>9.1f}")
+    print(
+        f"throughput ratio, coroutines / lock-step: {rates['coroutines'] / rates['lock-step']:.2f}x"
+    )
