@@ -36,7 +36,8 @@ def main() -> None:
             local_engine.print_table(local_engine.run(models, args.lengths, args.repeats))
         if args.only in (None, "server"):
             print(
-                f"\nServers: {args.samples} TESSY samples of the miniature models, "
+                f"\nServers: {args.samples} samples of the miniature models (tessy, "
+                "teacher-only, student-only in turn), "
                 f"{args.concurrency} in flight, "
                 "transformers serve --continuous-batching (medians of",
                 args.repeats,

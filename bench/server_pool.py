@@ -4,7 +4,10 @@ The trained miniature teacher and student are each served by `transformers serve
 --continuous-batching` on loopback, with their trained predictors: unlike random
 bench-sized models, they end their thinking and their answers where the problem has them
 end, so samples differ in length as real ones do (the random bench LM ends them at
-arbitrary points or never). Samples that fail are work all the same.
+arbitrary points or never). The samples are of the demo's three modes, in turn: a
+teacher-only or student-only sample asks for its whole thinking in one request, a TESSY
+sample for 5-10 tokens at a time, so requests differ widely in length. Samples that fail
+are work all the same.
 
 - per-sample coroutines (the factory): each sample advances as soon as its own request
   returns, and a new sample starts as soon as one finishes, `concurrency` in flight;
@@ -109,68 +112,77 @@ def served_writers(miniature: Path, urls: dict[str, str], model_class: type) -> 
     return writers
 
 
-async def _one(writers: dict[str, Writer], prompt: str, seed: int) -> bool:
+# A build over several modes, as the demo's: a teacher-only sample asks for its whole
+# thinking at once, a TESSY sample for 5-10 tokens at a time.
+MODES = (GenerationMode.TESSY, GenerationMode.TEACHER_ONLY, GenerationMode.STUDENT_ONLY)
+
+Job = tuple[str, GenerationMode]
+
+
+async def _one(writers: dict[str, Writer], job: Job, seed: int) -> bool:
+    prompt, mode = job
     try:
         await generate_sample(
-            prompt, GenerationMode.TESSY, writers["teacher"], writers["student"], GENERATION, seed
+            prompt, mode, writers["teacher"], writers["student"], GENERATION, seed
         )
     except GenerationFailed:
         return False
     return True
 
 
-async def coroutines(writers, prompts: list[str], concurrency: int) -> list[bool]:
+async def coroutines(writers, jobs: list[Job], concurrency: int) -> list[bool]:
     gate = asyncio.Semaphore(concurrency)
 
-    async def gated(seed: int, prompt: str) -> bool:
+    async def gated(seed: int, job: Job) -> bool:
         async with gate:
-            return await _one(writers, prompt, seed)
+            return await _one(writers, job, seed)
 
-    return await asyncio.gather(*(gated(seed, p) for seed, p in enumerate(prompts)))
+    return await asyncio.gather(*(gated(seed, job) for seed, job in enumerate(jobs)))
 
 
-async def lock_step_pools(writers, prompts: list[str], concurrency: int) -> list[bool]:
+async def lock_step_pools(writers, jobs: list[Job], concurrency: int) -> list[bool]:
     lock_step = LockStep()
     for writer in writers.values():
         writer.model.lock_step = lock_step
     outcomes = []
-    for start in range(0, len(prompts), concurrency):
-        pool = list(enumerate(prompts))[start : start + concurrency]
+    for start in range(0, len(jobs), concurrency):
+        pool = list(enumerate(jobs))[start : start + concurrency]
         lock_step.running = len(pool)
 
-        async def member(seed: int, prompt: str) -> bool:
+        async def member(seed: int, job: Job) -> bool:
             try:
-                return await _one(writers, prompt, seed)
+                return await _one(writers, job, seed)
             finally:
                 lock_step.finished()
 
-        outcomes += await asyncio.gather(*(member(seed, p) for seed, p in pool))
+        outcomes += await asyncio.gather(*(member(seed, job) for seed, job in pool))
     return outcomes
 
 
-def timed(schedule, writers, prompts, concurrency) -> tuple[float, int, int]:
+def timed(schedule, writers, jobs, concurrency) -> tuple[float, int, int]:
     """(seconds, tokens written, samples that succeeded)."""
     for writer in writers.values():
         writer.model.tokens = 0
     started = time.perf_counter()
-    outcomes = asyncio.run(schedule(writers, prompts, concurrency))
+    outcomes = asyncio.run(schedule(writers, jobs, concurrency))
     seconds = time.perf_counter() - started
     return seconds, sum(w.model.tokens for w in writers.values()), sum(outcomes)
 
 
 def run(models_root: Path, samples: int, concurrency: int, repeats: int) -> dict:
     miniature = ensure_miniature(models_root)
-    prompts = [problem.text for problem in build_problems(samples, 2026)]
+    problems = build_problems(samples, 2026)
+    jobs = [(problems[i].text, MODES[i % len(MODES)]) for i in range(samples)]
     dirs = [str(miniature / "teacher"), str(miniature / "student")]
     with serving(dirs, continuous_batching=True) as (teacher_url, student_url):
         urls = {"teacher": teacher_url, "student": student_url}
         ours = served_writers(miniature, urls, CountingServedModel)
         theirs = served_writers(miniature, urls, LockStepModel)
-        asyncio.run(coroutines(ours, prompts[:2], 2))  # warm the server up
+        asyncio.run(coroutines(ours, jobs[:3], 3))  # warm the servers up
         results = {"coroutines": [], "lock-step": []}
         for _ in range(repeats):
-            results["lock-step"].append(timed(lock_step_pools, theirs, prompts, concurrency))
-            results["coroutines"].append(timed(coroutines, ours, prompts, concurrency))
+            results["lock-step"].append(timed(lock_step_pools, theirs, jobs, concurrency))
+            results["coroutines"].append(timed(coroutines, ours, jobs, concurrency))
     return results
 
 

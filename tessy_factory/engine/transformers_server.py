@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx2
 
 READY_TIMEOUT_S = 180.0
+# Continuous batching sizes its paged KV cache as a share of memory; on a CPU machine the
+# default took 14 GB per server here, so two servers were killed for memory.
+CB_MEMORY_SHARE = 0.05
 
 
 class ServerFailed(RuntimeError):
@@ -64,8 +67,9 @@ def _start(
         "127.0.0.1",
         "--port",
         str(port),
-        "--continuous-batching" if continuous_batching else "--no-continuous-batching",
     ]
+    if continuous_batching:
+        command += ["--continuous-batching", "--cb-max-memory-percent", str(CB_MEMORY_SHARE)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
