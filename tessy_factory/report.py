@@ -23,6 +23,7 @@ class ModeFigures:
     style_phrases_per_sample: float
     teacher_token_share: float
     switches_per_sample: float
+    seconds_per_sample: float
 
     @property
     def pass_rate(self) -> float:
@@ -60,21 +61,27 @@ def _figures(mode: str, samples: list[tuple], phrases: Sequence[str]) -> ModeFig
         style_phrases_per_sample=sum(count_phrases(t, phrases) for t in thinking) / per_generated,
         teacher_token_share=teacher / total if total else 0.0,
         switches_per_sample=sum(row[6] or 0 for row in generated) / per_generated,
+        seconds_per_sample=sum(row[7] or 0.0 for row in generated) / per_generated,
     )
 
 
 def modes_markdown(figures: Sequence[ModeFigures]) -> str:
     lines = [
         "| Mode | Samples | Generated | Accepted | Pass rate | Style phrases / sample "
-        "| Teacher token share | Switches / sample |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Teacher token share | Switches / sample | Seconds / sample |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for f in figures:
         lines.append(
             f"| {f.mode} | {f.samples} | {f.generated} | {f.accepted} | {f.pass_rate:.0%} "
             f"| {f.style_phrases_per_sample:.2f} | {f.teacher_token_share:.0%} "
-            f"| {f.switches_per_sample:.1f} |"
+            f"| {f.switches_per_sample:.1f} | {f.seconds_per_sample:.2f} |"
         )
+    by_mode = {f.mode: f for f in figures}
+    tessy, teacher = by_mode.get("tessy"), by_mode.get("teacher-only")
+    if tessy and teacher and teacher.seconds_per_sample > 0:
+        ratio = tessy.seconds_per_sample / teacher.seconds_per_sample
+        lines.append(f"\nA tessy sample took {ratio:.1f}x the wall time of a teacher-only one.")
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -84,6 +85,9 @@ def test_report_shows_each_mode_and_is_saved(built):
     assert "Drop funnel" in report and "Quality gate" in report
     assert f"| published | {result.rows} |" in report
     assert "**FAIL**" not in report
+    # The cost of cooperation, from the stored time of each sample.
+    ratio = re.search(r"A tessy sample took ([\d.]+)x the wall time of a teacher-only one", report)
+    assert ratio and float(ratio.group(1)) > 0
 
 
 def test_tessy_samples_record_who_wrote_what(built):
