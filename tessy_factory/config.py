@@ -95,6 +95,16 @@ class ModelConfig(Strict):
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_context_tokens: int = Field(4096, ge=64, description="The model's context window.")
+    thinking_open: str = Field(
+        "<think>\n",
+        description="What opens this model's thinking after its chat template's assistant "
+        "prompt (GPT-OSS: <|channel|>analysis<|message|>).",
+    )
+    thinking_close: str = Field(
+        "\n</think>\n\n",
+        description="What ends this model's thinking and opens its answer (GPT-OSS: "
+        "<|end|><|start|>assistant<|channel|>final<|message|>).",
+    )
     backend: Literal["local", "openai"] = Field(
         "local", description="local: transformers in-process; openai: a /v1/completions server."
     )
@@ -196,7 +206,12 @@ class GenerationConfig(Strict):
     answer_max_tokens: int = Field(384, ge=1, description="Cap on the final answer's tokens.")
     seed: int = 0
     end_of_thinking: list[str] = Field(
-        default_factory=lambda: ["</think>", "<|channel|>final<|message|>", "assistantfinal"],
+        default_factory=lambda: [
+            "</think>",
+            "<|end|>",
+            "<|channel|>final<|message|>",
+            "assistantfinal",
+        ],
         min_length=1,
         description="Markers that end the thinking (GPT-OSS's final channel too); all "
         "become </think> in the output.",

@@ -23,7 +23,8 @@ SOLO_AUTHORS = {
 }
 
 
-def check_sample(sample: Sample, mode: GenerationMode) -> None:
+def check_sample(sample: Sample, mode: GenerationMode, answered_by: str = "student") -> None:
+    """`answered_by`: who writes a tessy sample's answer (`tessy_answer_by`)."""
     thinking, answer = thinking_and_answer(sample)
     assert thinking.strip() and answer.strip()
     assert THINK_CLOSE not in answer
@@ -41,7 +42,7 @@ def check_sample(sample: Sample, mode: GenerationMode) -> None:
     authors = {span.author for span in sample.spans}
     if mode is GenerationMode.TESSY:
         assert sample.spans[0].author == "student"
-        assert answer_span.author == "student"
+        assert answer_span.author == answered_by
         assert sample.n_switches == sum(span.cut is not None for span in sample.spans)
     else:
         thinker, answerer = SOLO_AUTHORS[mode]

@@ -336,3 +336,43 @@ def test_stopping_a_turn_at_its_cut_writes_the_same_samples(
         )
         assert early.text == late.text
         assert early.spans == late.spans
+
+
+class RecordingModel(LocalModel):
+    """The local model, keeping every prefix it is asked to continue."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.prefixes: list[str] = []
+
+    async def complete(self, prefix, max_new_tokens, cache, seed, stop=None):
+        self.prefixes.append(prefix)
+        return await super().complete(prefix, max_new_tokens, cache, seed, stop)
+
+
+def test_each_model_sees_the_thinking_in_its_own_markers(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    # As a GPT-OSS teacher would: its own channel markers, none of the student's.
+    gpt_oss_like = ModelConfig(
+        model="miniature:teacher",
+        chunk_tokens=10,
+        thinking_open="<|channel|>analysis<|message|>",
+        thinking_close="<|end|><|start|>assistant<|channel|>final<|message|>",
+    )
+    teacher = Writer(
+        "teacher",
+        RecordingModel("teacher", str(miniature / "teacher"), gpt_oss_like),
+        writers.teacher.predictor,
+    )
+    config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
+    sample = asyncio.run(
+        generate_sample(prompt, GenerationMode.TESSY, teacher, writers.student, config, seed=1)
+    )
+    opened = teacher.model.prompt_text(prompt) + gpt_oss_like.thinking_open
+    assert len(teacher.model.prefixes) >= 2
+    assert all(p.startswith(opened) for p in teacher.model.prefixes)
+    assert not any("<think>" in p or "</think>" in p for p in teacher.model.prefixes)
+    assert teacher.model.prefixes[-1].endswith(gpt_oss_like.thinking_close)
+    # The output is in the student's format all the same.
+    check_sample(sample, GenerationMode.TESSY, answered_by="teacher")

@@ -80,13 +80,26 @@ class _Trace:
         self.caches: dict[str, object | None] = {}
 
     async def continue_as(
-        self, writer: Writer, text: str, max_new_tokens: int, stop: StopHint | None = None
+        self,
+        writer: Writer,
+        thinking: str,
+        max_new_tokens: int,
+        stop: StopHint | None = None,
+        answering: bool = False,
     ) -> Continuation:
-        """`writer` continues `text` after the prompt in its own chat template, reusing its
-        cache of this sample so it only reads what it has not seen."""
+        """`writer` continues the shared `thinking` (student format, opened by <think>) in
+        its own format: its chat template, its thinking markers, and after its end of
+        thinking when `answering`. It reuses its cache of this sample, so it only reads
+        what it has not seen."""
         if writer.role not in self.caches:
             self.caches[writer.role] = writer.model.new_cache()
-        prefix = writer.model.prompt_text(self.prompt) + text
+        config = writer.model.config
+        prefix = (
+            writer.model.prompt_text(self.prompt)
+            + config.thinking_open
+            + thinking.removeprefix(THINK_OPEN)
+            + (config.thinking_close if answering else "")
+        )
         # A seed per call, so a sample does not depend on what ran between its turns.
         self.calls += 1
         seed = (self.seed * 1_000_003 + self.calls) % 2**31
@@ -263,15 +276,15 @@ def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
 
 
 async def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
-    head = _thinking_before_marker(trace.thinking, config.end_of_thinking)
-    # Whatever marker the model used, the output is in the student's format.
-    thinking = f"{head.rstrip()}\n{THINK_CLOSE}\n\n"
+    before = _thinking_before_marker(trace.thinking, config.end_of_thinking)
+    head = THINK_OPEN + before.removeprefix(THINK_OPEN).rstrip()
     started = time.perf_counter()
-    continuation = await trace.continue_as(writer, thinking, config.answer_max_tokens)
+    continuation = await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
     pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
     answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
     trace.sample.spans.append(Span(writer.role, answer, len(pieces), "answer"))
     trace.timed(writer, started)
-    trace.sample.text = thinking + answer
+    # Whatever markers the models use, the output is in the student's format.
+    trace.sample.text = f"{head}\n{THINK_CLOSE}\n\n{answer}"
