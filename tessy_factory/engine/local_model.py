@@ -123,7 +123,9 @@ class LocalModel:
             top_p=self.config.top_p,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
-            stopping_criteria=None if stop is None else self._stopping(len(ids), stop),
+            stopping_criteria=None
+            if stop is None
+            else StoppingCriteriaList([_StopWhen(self, len(ids), stop)]),
         )[0].tolist()
         if cache is not None:
             cache.ids = output[: cache.values.get_seq_length()]
@@ -133,24 +135,30 @@ class LocalModel:
             new = new[:-1]
         return Continuation(self._pieces(new), ended)
 
-    def _stopping(self, prompt_length: int, stop: StopHint) -> StoppingCriteriaList:
-        model = self
-
-        class StopWhen(StoppingCriteria):
-            def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.Tensor:
-                pieces = model._pieces(input_ids[0, prompt_length:].tolist())
-                return torch.tensor([stop(pieces)], device=input_ids.device)
-
-        return StoppingCriteriaList([StopWhen()])
-
-    def _pieces(self, ids: list[int]) -> list[str]:
+    def _pieces(self, ids: list[int], start: int = 0) -> list[str]:
+        """The text of each of `ids[start:]`, in order."""
         # Each token's text is what it adds to a decode of the few tokens before it: that
         # keeps multi-byte characters whole, which per-token decoding would split, without
         # re-decoding the whole continuation for every token.
         pieces = []
-        for end in range(1, len(ids) + 1):
-            start = max(0, end - PIECE_CONTEXT)
-            before = self.tokenizer.decode(ids[start : end - 1], skip_special_tokens=False)
-            after = self.tokenizer.decode(ids[start:end], skip_special_tokens=False)
+        for end in range(start + 1, len(ids) + 1):
+            first = max(0, end - PIECE_CONTEXT)
+            before = self.tokenizer.decode(ids[first : end - 1], skip_special_tokens=False)
+            after = self.tokenizer.decode(ids[first:end], skip_special_tokens=False)
             pieces.append(after[len(before) :])
         return pieces
+
+
+class _StopWhen(StoppingCriteria):
+    """Asks a stop hint after every new token, decoding only the tokens it has not seen."""
+
+    def __init__(self, model: LocalModel, prompt_length: int, stop: StopHint) -> None:
+        self.model = model
+        self.prompt_length = prompt_length
+        self.stop = stop
+        self.pieces: list[str] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.Tensor:
+        new = input_ids[0, self.prompt_length :].tolist()
+        self.pieces += self.model._pieces(new, start=len(self.pieces))
+        return torch.tensor([self.stop(self.pieces)], device=input_ids.device)

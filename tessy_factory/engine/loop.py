@@ -210,10 +210,16 @@ def _turn_over(
     """Whether a turn's pieces so far already end it: the thinking closed, or the cut falls
     inside them, so anything written after them would be thrown away."""
 
+    longest = max(map(len, markers))
+    # Asked after every token: only the text that came since the last call is searched for
+    # a marker, with enough text before it to hold one begun earlier.
+    searched = {"pieces": 0, "tail": thinking[-longest:]}
+
     def over(pieces: list[str]) -> bool:
-        pieces, closed = _until_close(pieces, thinking, markers)
-        if closed:
+        window = searched["tail"] + "".join(pieces[searched["pieces"] :])
+        if any(marker in window for marker in markers):
             return True
+        searched.update(pieces=len(pieces), tail=window[-longest:])
         # Labels of part of a chunk are the whole chunk's only for a causal predictor, and
         # a new cut can only fall before a word that has just begun.
         if predictor is None or not predictor.causal or not ends_at_word_start(pieces):
