@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.cut import cut_index, ends_at_word_start
-from tessy_factory.engine.predictor import Predictor
 from tessy_factory.engine.repetition import repeated_fragment
 from tessy_factory.engine.text_model import (
     Continuation,
@@ -175,7 +174,7 @@ async def _cooperative_thinking(
             _turn_over(
                 trace.thinking,
                 config.end_of_thinking,
-                current.predictor.predictor,
+                current.predictor,
                 cut_at_style=current is teacher,
             ),
         )
@@ -204,7 +203,7 @@ async def _cooperative_thinking(
 def _turn_over(
     thinking: str,
     markers: list[str],
-    predictor: Predictor | None = None,
+    labeller: LabelBatcher | None = None,
     cut_at_style: bool = False,
 ) -> StopHint:
     """Whether a turn's pieces so far already end it: the thinking closed, or the cut falls
@@ -222,9 +221,9 @@ def _turn_over(
         searched.update(pieces=len(pieces), tail=window[-longest:])
         # Labels of part of a chunk are the whole chunk's only for a causal predictor, and
         # a new cut can only fall before a word that has just begun.
-        if predictor is None or not predictor.causal or not ends_at_word_start(pieces):
+        if labeller is None or not labeller.predictor.causal or not ends_at_word_start(pieces):
             return False
-        labels = predictor.label_chunks([(thinking, "".join(pieces))])[0]
+        labels = labeller.label_now(thinking, "".join(pieces))
         return cut_index(pieces, labels, cut_at_style=cut_at_style) is not None
 
     return over
