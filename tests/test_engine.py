@@ -376,3 +376,14 @@ def test_each_model_sees_the_thinking_in_its_own_markers(
     assert teacher.model.prefixes[-1].endswith(gpt_oss_like.thinking_close)
     # The output is in the student's format all the same.
     check_sample(sample, GenerationMode.TESSY, answered_by="teacher")
+
+
+def test_only_the_contexts_tail_is_read_and_the_labels_are_the_same(
+    writers: Writers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    predictor = writers.teacher.predictor.predictor
+    step = "Plan: Read n and the n integers. Hmm, Add them all up. Next: Print the total. "
+    context, chunk = "<think>\n" + step * 200, " Wait, Read n."
+    tail_only = predictor.label_chunk(context, chunk)
+    monkeypatch.setattr("tessy_factory.engine.predictor.CHARS_PER_TOKEN_BOUND", 10**9)
+    assert predictor.label_chunk(context, chunk) == tail_only

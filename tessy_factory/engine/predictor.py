@@ -14,6 +14,9 @@ from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 
 STYLE = 1
 
+# More characters than any token of real text holds, with room to spare.
+CHARS_PER_TOKEN_BOUND = 32
+
 # (character offset in the chunk, is style), in order.
 Labels = list[tuple[int, bool]]
 
@@ -78,6 +81,10 @@ class BoundaryPredictor:
         ]
 
     def _window(self, context: str, chunk: str) -> _Window:
+        # Only the context's tail can reach the window: tokenising all of it would cost
+        # time in the trace's length at every chunk. The tail is long enough to hold the
+        # window's tokens with room to spare, so its cut-off first words never reach them.
+        context = context[-self.config.context_tokens * CHARS_PER_TOKEN_BOUND :]
         encoded = self.tokenizer(
             context + chunk, add_special_tokens=False, return_offsets_mapping=True
         )
