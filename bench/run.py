@@ -3,7 +3,7 @@ baseline measured in the same run on the same machine.
 
     .venv/bin/python bench/run.py                  # everything (about 30 min on 2 cores)
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
-    .venv/bin/python bench/run.py --only server --samples 16 --concurrency 8
+    .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["local", "server"])
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
