@@ -22,6 +22,7 @@ from tessy_factory.miniature.build import write_traces
 from tessy_factory.miniature.styles import student_trace, teacher_trace
 from tessy_factory.miniature.tokenizer import train_tokenizer
 from tessy_factory.miniature.train import Shape
+from tessy_factory.trace_format import THINK_CLOSE
 
 CHUNKS = {"teacher": 10, "student": 5}
 CONTEXT = 8192
@@ -58,7 +59,14 @@ def build_bench_models(root: Path, vocab_size: int = 1000) -> BenchModels:
     torch.manual_seed(0)
     lm_config = Shape(hidden=256, layers=4).config(len(tokenizer))
     lm_config.max_position_embeddings = CONTEXT
-    Qwen3ForCausalLM(lm_config).save_pretrained(root / "lm")
+    lm = Qwen3ForCausalLM(lm_config)
+    # Random weights would end a trace at any point: never end the turn or the thinking, so
+    # every trace writes its N tokens.
+    lm.generation_config.suppress_tokens = [
+        tokenizer.eos_token_id,
+        tokenizer.convert_tokens_to_ids(THINK_CLOSE),
+    ]
+    lm.save_pretrained(root / "lm")
     tokenizer.save_pretrained(root / "lm")
     predictor_config = Shape(hidden=64, layers=2).config(len(tokenizer), num_labels=2)
     predictor_config.max_position_embeddings = CONTEXT

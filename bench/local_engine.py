@@ -28,7 +28,6 @@ from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer, generate_sample
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.text_model import Continuation, GenerationFailed
-from tessy_factory.trace_format import THINK_CLOSE
 
 
 class CountingModel(LocalModel):
@@ -59,9 +58,6 @@ def bench_writers(models: BenchModels, model_class: type[CountingModel]) -> dict
     writers = {}
     for role in ("teacher", "student"):
         model = model_class(role, str(models.lm), models.model_config(role))
-        tokenizer = model.tokenizer
-        suppressed = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(THINK_CLOSE)]
-        model.model.generation_config.suppress_tokens = suppressed
         predictor = BoundaryPredictor(role, str(models.predictor), models.predictor_config(role))
         writers[role] = Writer(role, model, LabelBatcher(predictor, max_batch=32))
     return writers

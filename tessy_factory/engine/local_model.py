@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -9,14 +10,17 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     DynamicCache,
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
-    StoppingCriteriaList,
+    SuppressTokensLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
 )
 
 from tessy_factory.config import ModelConfig
 from tessy_factory.engine.text_model import Continuation, StopHint, chat_prompt, check_fits
+from tessy_factory.engine.tokens import Encoding, reencode
 
 # Tokens decoded before each new one to find its text.
 PIECE_CONTEXT = 8
@@ -41,34 +45,46 @@ def load_pretrained(
 
 @dataclass
 class KVCache:
-    """One model's key/value cache for one sample, and the token ids it holds."""
+    """One model's key/value cache for one sample, the token ids it holds, and the last
+    prefix's encoding (to re-encode only the next prefix's new end)."""
 
     values: DynamicCache
     ids: list[int] = field(default_factory=list)
+    encoding: Encoding = field(default_factory=Encoding)
 
-    def keep_common_prefix(self, ids: list[int]) -> None:
-        """Drop cached tokens from the first one that differs from `ids`, keeping at least
-        one token of `ids` uncached, since generation needs one token to run."""
-        keep = 0
-        for cached, new in zip(self.ids, ids, strict=False):
-            if cached != new:
-                break
+    def feed(self, tokenizer: PreTrainedTokenizerBase, prefix: str) -> list[int]:
+        """Token ids of `prefix`, tokenised as a whole, that the cache does not hold: it is
+        cut back to the longest run of tokens it shares with them, keeping at least one
+        token uncached, since the next forward pass needs one to predict from.
+
+        Where another model's text joins this one's, the model so sees the same tokens as
+        it would without a cache."""
+        self.encoding, shared = reencode(tokenizer, self.encoding, prefix)
+        ids = self.encoding.ids
+        keep = min(shared, len(self.ids))
+        while keep < min(len(self.ids), len(ids)) and self.ids[keep] == ids[keep]:
             keep += 1
         keep = min(keep, len(ids) - 1)
         surplus = self.values.get_seq_length() - keep
         if surplus > 0:
             self.values.crop(-surplus)
         self.ids = self.ids[:keep]
+        return ids[keep:]
 
 
 class LocalModel:
-    """A causal LM with its tokenizer and chat template, sampling with the config's settings."""
+    """A causal LM with its tokenizer and chat template, sampling with the config's settings.
+
+    Sampling is the config's temperature and top-p (plus any tokens the model's generation
+    config suppresses), as on the openai backend, which sends those alone.
+    """
 
     def __init__(self, name: str, path: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
         self.tokenizer, self.model = load_pretrained(AutoModelForCausalLM, "model", name, path)
         self.device = self.model.device
+        self.sampling = _sampling(config, self.model.generation_config.suppress_tokens)
 
     def prompt_text(self, user_prompt: str) -> str:
         """The user turn in this model's own chat template, ready for the assistant turn."""
@@ -102,38 +118,34 @@ class LocalModel:
         """Sample up to `max_new_tokens` tokens after `prefix`.
 
         With a cache, only the tokens of `prefix` the cache has not seen are run through the
-        model. `prefix` is tokenised whole every time, so where another model's text joins
-        this one's, the model sees the same tokens as without a cache: the cache is cut
-        back to the longest prefix of tokens it shares with the new tokenisation.
-        Generation ends early, with the token that makes it so, once `stop` is true of the
-        pieces written.
+        model (see `KVCache.feed`); without one, all of them are. Generation ends early,
+        with the token that makes it so, once `stop` is true of the pieces written.
         """
-        ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        check_fits(self.name, self.config, len(ids), max_new_tokens)
-        if cache is not None:
-            cache.keep_common_prefix(ids)
-        tensor = torch.tensor([ids], device=self.device)
-        output = self.model.generate(
-            tensor,
-            attention_mask=torch.ones_like(tensor),
-            cache=None if cache is None else cache.values,
-            max_new_tokens=max_new_tokens,
-            do_sample=self.config.temperature > 0,
-            temperature=self.config.temperature or None,
-            top_p=self.config.top_p,
-            eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-            stopping_criteria=None
-            if stop is None
-            else StoppingCriteriaList([_StopWhen(self, len(ids), stop)]),
-        )[0].tolist()
-        if cache is not None:
-            cache.ids = output[: cache.values.get_seq_length()]
-        new = output[len(ids) :]
-        ended = bool(new) and new[-1] == self.tokenizer.eos_token_id
-        if ended:
-            new = new[:-1]
-        return Continuation(self._pieces(new), ended)
+        # A decode loop of our own rather than `generate`: a turn is a few tokens, and
+        # generate's set-up (config copy, validation, processors) cost about as much as a
+        # decode step per call here, paid every turn.
+        if cache is None:
+            cache = self.new_cache()
+        pending = cache.feed(self.tokenizer, prefix)
+        check_fits(self.name, self.config, len(cache.ids) + len(pending), max_new_tokens)
+        new: list[int] = []
+        pieces: list[str] = []
+        ended = False
+        for _ in range(max_new_tokens):
+            inputs = torch.tensor([pending], device=self.device)
+            logits = self.model(input_ids=inputs, cache=cache.values, use_cache=True).logits
+            cache.ids += pending
+            token = self.sampling(inputs, logits[:, -1, :].float())
+            if token == self.tokenizer.eos_token_id:
+                ended = True
+                break
+            new.append(token)
+            pending = [token]
+            if stop is not None:
+                pieces += self._pieces(new, start=len(pieces))
+                if stop(pieces):
+                    break
+        return Continuation(pieces if stop is not None else self._pieces(new), ended)
 
     def _pieces(self, ids: list[int], start: int = 0) -> list[str]:
         """The text of each of `ids[start:]`, in order."""
@@ -149,16 +161,24 @@ class LocalModel:
         return pieces
 
 
-class _StopWhen(StoppingCriteria):
-    """Asks a stop hint after every new token, decoding only the tokens it has not seen."""
+Sampler = Callable[[torch.Tensor, torch.Tensor], int]
 
-    def __init__(self, model: LocalModel, prompt_length: int, stop: StopHint) -> None:
-        self.model = model
-        self.prompt_length = prompt_length
-        self.stop = stop
-        self.pieces: list[str] = []
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.Tensor:
-        new = input_ids[0, self.prompt_length :].tolist()
-        self.pieces += self.model._pieces(new, start=len(self.pieces))
-        return torch.tensor([self.stop(self.pieces)], device=input_ids.device)
+def _sampling(config: ModelConfig, suppressed: list[int] | None) -> Sampler:
+    """Picks the next token from the last position's logits, with transformers' own logits
+    processors: greedy at temperature 0, else temperature and top-p sampling."""
+    processors = LogitsProcessorList()
+    if suppressed:
+        processors.append(SuppressTokensLogitsProcessor(suppressed))
+    if config.temperature > 0:
+        processors.append(TemperatureLogitsWarper(config.temperature))
+        if config.top_p < 1:
+            processors.append(TopPLogitsWarper(config.top_p))
+
+    def sample(inputs: torch.Tensor, logits: torch.Tensor) -> int:
+        scores = processors(inputs, logits)
+        if config.temperature == 0:
+            return int(scores.argmax(-1))
+        return int(torch.multinomial(scores.softmax(-1), num_samples=1))
+
+    return sample

@@ -1,0 +1,74 @@
+"""Token ids of a text that grows at its end, re-encoding only the end.
+
+Every turn of the loop hands a model the whole shared text so far, which differs from the
+last turn's only near its end (the kept pieces, the other model's words, the closed
+thinking). Tokenising all of it again costs time in the trace's length at every turn (about
+10 ms at 4k tokens here, more than a decode step of a small model), so only a tail is
+re-encoded: from `RESYNC_TOKENS` tokens before the first changed character. Tokenizers
+offer no incremental encoding, hence this module.
+
+Re-encoding from a token's start gives the whole text's tokens only where tokenisation
+starts afresh there (a pre-tokenizer split, as at most spaces). The tail therefore begins a
+few unchanged tokens early, and must encode them exactly as before; where it does not, the
+whole text is encoded instead, so the result is always what encoding the whole text gives
+wherever tokenisation re-synchronises within `RESYNC_TOKENS` tokens.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from transformers import PreTrainedTokenizerBase
+
+RESYNC_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A text's token ids and the character offset where each token starts."""
+
+    text: str = ""
+    ids: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, text: str, offset: int = 0) -> Encoding:
+    """`text` tokenised whole; token starts are shifted by `offset`."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    starts = [offset + start for start, _ in encoded["offset_mapping"]]
+    return Encoding(text, encoded["input_ids"], starts)
+
+
+def reencode(tokenizer: PreTrainedTokenizerBase, old: Encoding, text: str) -> tuple[Encoding, int]:
+    """`text`'s encoding, and how many leading tokens it shares with `old` for certain."""
+    changed = _common_prefix_length(old.text, text)
+    # Tokens before `intact` end at or before the first changed character.
+    intact = bisect_right(old.starts, changed) - 1
+    anchor = intact - RESYNC_TOKENS
+    if anchor <= 0:
+        return encode(tokenizer, text), 0
+    tail = encode(tokenizer, text[old.starts[anchor] :], offset=old.starts[anchor])
+    overlap = slice(0, intact - anchor)
+    if (
+        tail.ids[overlap] != old.ids[anchor:intact]
+        or tail.starts[overlap] != old.starts[anchor:intact]
+    ):
+        return encode(tokenizer, text), 0
+    return Encoding(text, old.ids[:anchor] + tail.ids, old.starts[:anchor] + tail.starts), intact
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    """The length of the longest common prefix of `a` and `b`."""
+    if b.startswith(a):
+        return len(a)
+    # Binary search over prefix lengths: each test is one C-level comparison, where a loop
+    # over characters in Python would cost time in the text's length.
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if b.startswith(a[:middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return low
