@@ -8,21 +8,38 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+import torch
+from transformers import (
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    Qwen3ForCausalLM,
+    Qwen3ForTokenClassification,
+)
 
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
 from tessy_factory.miniature.build import write_traces
 from tessy_factory.miniature.styles import (
     BORROW_RATE,
+    READ_RATE,
     STUDENT_CORRECT_RATE,
+    STUDENT_FILLERS,
     STUDENT_PHRASES,
+    STUDENT_READ_RATE,
     TEACHER_PHRASES,
     Trace,
     student_trace,
     teacher_trace,
 )
 from tessy_factory.miniature.tokenizer import EOS, train_tokenizer
-from tessy_factory.miniature.train import IGNORE, predictor_example
+from tessy_factory.miniature.train import (
+    CLASSIFIER_LABELS,
+    IGNORE,
+    Shape,
+    _batch,
+    _loss,
+    lm_example,
+    predictor_example,
+)
 from tessy_factory.report import count_phrases
 from tessy_factory.trace_format import THINK_OPEN
 
@@ -50,6 +67,18 @@ def tokenizer(student_traces: list[Trace], teacher_traces: list[Trace]) -> PreTr
 
 def span_texts(trace: Trace) -> list[str]:
     return [trace.thinking[start:end] for start, end in trace.style_spans()]
+
+
+def written_span_texts(trace: Trace) -> list[str]:
+    """The style phrases the trace's own model wrote (not those it only reads)."""
+    read = trace.read_spans()
+    return [
+        trace.thinking[start:end] for start, end in trace.style_spans() if (start, end) not in read
+    ]
+
+
+def read_texts(trace: Trace) -> list[str]:
+    return [trace.thinking[start:end] for start, end in trace.read_spans()]
 
 
 def segment_ranges(trace: Trace, *, style: bool) -> list[tuple[int, int]]:
@@ -108,8 +137,27 @@ def test_the_teacher_writes_the_reference_program() -> None:
 
 
 def test_the_student_is_right_about_as_often_as_intended(student_traces: list[Trace]) -> None:
-    correct = [trace.code_correct for trace in student_traces]
+    correct = [trace.code_correct for trace in student_traces if not trace.read_spans()]
     assert abs(sum(correct) / len(correct) - STUDENT_CORRECT_RATE) < 0.05
+
+
+def test_the_student_writes_its_tasks_programs_and_reads_any_other(
+    student_traces: list[Trace],
+) -> None:
+    problems = training_problems(N_TRACES, 3)
+    family = {code.rstrip() for kind in TASK_KINDS for code in (kind.solution, *kind.bugs)}
+    reading = 0
+    for trace, problem in zip(student_traces, problems, strict=True):
+        kind = KINDS[problem.kind]
+        (code,) = code_blocks(trace.thinking)
+        (code_segment,) = [s for s in trace.segments if "```" in s.text]
+        if code_segment.written:
+            assert code + "\n" in (kind.solution, *kind.bugs)
+        else:
+            reading += 1
+            assert code in family
+            assert read_texts(trace) == [code_segment.text.strip() + "\n"]
+    assert abs(reading / len(student_traces) - STUDENT_READ_RATE) < 0.04
 
 
 def test_student_correctness_matches_its_code() -> None:
@@ -126,9 +174,85 @@ def test_student_correctness_matches_its_code() -> None:
 )
 def test_a_minority_of_traces_mixes_in_the_other_style(which: str, foreign, request) -> None:
     traces = request.getfixturevalue(which)
-    rate = sum(is_mixed(trace, foreign) for trace in traces) / len(traces)
+    writes = [any(text in foreign for text in written_span_texts(trace)) for trace in traces]
+    rate = sum(writes) / len(traces)
     # A mixed trace swaps each style slot with probability 0.6, so a few keep none swapped.
     assert BORROW_RATE - 0.04 < rate < BORROW_RATE + 0.03
+
+
+def test_only_the_teacher_reads_the_others_phrases(
+    student_traces: list[Trace], teacher_traces: list[Trace]
+) -> None:
+    for trace in student_traces:
+        assert not any(
+            trace.thinking[start:end] in STYLE_PHRASES for start, end in trace.read_spans()
+        )
+    reading = [trace for trace in teacher_traces if trace.read_spans()]
+    # A reading trace reads each slot with probability 0.8: almost all read at least one.
+    assert READ_RATE - 0.05 < len(reading) / len(teacher_traces) < READ_RATE + 0.03
+    for trace in reading[:300]:
+        assert set(read_texts(trace)) <= set(STUDENT_PHRASES)
+        assert set(read_texts(trace)) <= set(span_texts(trace)), "what is read is style"
+
+
+def test_a_reading_teacher_meets_the_student_phrases_where_the_student_puts_them(
+    teacher_traces: list[Trace],
+) -> None:
+    """As the loop's text has them: the student's opener, then a filler before each step."""
+    student_layouts = 0
+    for trace in teacher_traces[:300]:
+        opener, after, *_ = trace.segments
+        if after.style:
+            # Only a trace laid out as the student lays it out has a filler after its opener.
+            student_layouts += 1
+            assert after.text.strip() in STUDENT_FILLERS and not after.written
+            assert not trace.segments[2].style, "the filler after the opener leads a step"
+        assert opener.style
+    assert student_layouts > 100
+
+
+def test_the_student_writes_a_style_phrase_before_every_step(
+    student_traces: list[Trace],
+) -> None:
+    problems = training_problems(N_TRACES, 3)
+    for trace, problem in list(zip(student_traces, problems, strict=True))[:300]:
+        segments = [(segment.text.strip(), segment.style) for segment in trace.segments]
+        for step in KINDS[problem.kind].steps:
+            index = segments.index((step, False))
+            assert segments[index - 1][1], f"no style phrase before {step!r}"
+
+
+def test_the_teacher_learns_to_write_all_but_what_it_reads(
+    teacher_traces: list[Trace], tokenizer: PreTrainedTokenizerFast
+) -> None:
+    trace = next(t for t in teacher_traces if len(t.read_spans()) >= 2)
+    ids, labels, weights = lm_example(trace, tokenizer, answer_weight=3.0)
+    completion = tokenizer(
+        trace.completion + EOS, add_special_tokens=False, return_offsets_mapping=True
+    )
+    prompt_tokens = len(ids) - len(completion["input_ids"])
+    assert ids[prompt_tokens:] == completion["input_ids"]
+    assert labels[:prompt_tokens] == [IGNORE] * prompt_tokens
+    read = [(start + len(THINK_OPEN), end + len(THINK_OPEN)) for start, end in trace.read_spans()]
+    answer_start = len(trace.completion) - len(trace.answer)
+    pieces = zip(
+        completion["offset_mapping"],
+        completion["input_ids"],
+        labels[prompt_tokens:],
+        weights[prompt_tokens:],
+        strict=True,
+    )
+    for (start, end), token, label, weight in pieces:
+        in_read = any(start < span_end and span_start < end for span_start, span_end in read)
+        assert label == (IGNORE if in_read else token), trace.completion[start:end]
+        assert weight == (3.0 if start >= answer_start else 1.0)
+    # What follows a read phrase is learned: the teacher continues after the student's words.
+    after_read = next(
+        index
+        for index, (start, _) in enumerate(completion["offset_mapping"])
+        if start >= read[0][1]
+    )
+    assert labels[prompt_tokens + after_read] != IGNORE
 
 
 def test_count_student_phrases_counts_every_occurrence() -> None:
@@ -210,3 +334,24 @@ def test_predictor_labels_are_the_next_tokens_style(
     # newline predicts the opener's first token (style).
     assert tokenizer.convert_ids_to_tokens(ids[0]) == "<think>"
     assert labels[:2] == [0, 1]
+
+
+@pytest.mark.parametrize("model_class", [Qwen3ForCausalLM, Qwen3ForTokenClassification])
+def test_the_weighted_loss_with_unit_weights_is_the_models_own_loss(
+    model_class, student_traces: list[Trace], tokenizer: PreTrainedTokenizerFast
+) -> None:
+    make = lm_example if model_class is Qwen3ForCausalLM else predictor_example
+    examples = [make(trace, tokenizer) for trace in student_traces[:4]]
+    extra = {} if model_class is Qwen3ForCausalLM else CLASSIFIER_LABELS
+    config = Shape(hidden=16, layers=1).config(
+        len(tokenizer), pad_token_id=tokenizer.pad_token_id, **extra
+    )
+    torch.manual_seed(0)
+    model = model_class(config).eval()  # no dropout: both losses see the same logits
+    ids, labels, mask, weights = _batch(examples, tokenizer.pad_token_id)
+    assert weights.eq(1).all()
+    expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert torch.allclose(_loss(model, ids, labels, mask, weights), expected)
+    # Weights change the loss only where they are not 1.
+    weights[:, -8:] = 5.0
+    assert not torch.allclose(_loss(model, ids, labels, mask, weights), expected)

@@ -1,10 +1,22 @@
 """The two writing styles of the miniature world, with style spans known by construction.
 
 The teacher writes terse analytic reasoning joined by its own connectives and always
-correct code; the student writes the same reasoning steps wrapped in hesitant filler and
-often buggy code, and copies its thinking's code into its answer. Each style borrows the
+correct code; the student writes the same reasoning steps, each after a hesitant filler,
+and often buggy code, and copies its thinking's code into its answer. Each style borrows the
 other's phrases in a minority of traces, as real models know many phrasings but prefer
-their own: without that, neither model can continue a text the other began.
+their own.
+
+Inside the cooperative loop each model continues text it did not write all of. A strong
+model copes with another's phrasing because it has read a great deal of text it would not
+write, so some segments of a trace are text its model only *reads* (`Segment.written`
+False): they are left out of its LM's loss, and it learns to continue after them without
+learning to write them.
+- Most teacher traces lay out their style slots as the student does and hold the student's
+  phrases there, as the loop's text does around the steps and code the teacher writes.
+- Some student traces hold code the student reads, any program of the family, as when the
+  teacher wrote the code in the loop. Its answer copies that code all the same: code the
+  prompt does not foretell can only be copied, so it learns to copy what its thinking says
+  rather than rewrite it from its own priors.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tessy_factory.demo.problems import DemoProblem, TaskKind
+from tessy_factory.demo.problems import TASK_KINDS, DemoProblem, TaskKind
 
 STUDENT_OPENERS = ("Okay, let's see.", "Alright, so.")
 STUDENT_FILLERS = ("Hmm,", "Wait,", "I think", "Let me think.", "Oh right,", "So, um,")
@@ -38,16 +50,26 @@ TEACHER_PHRASES = (*TEACHER_OPENERS, *TEACHER_CONNECTIVES, TEACHER_CODE_LEAD, *T
 # How often a trace mixes in the other style, and how many of its style slots it swaps then.
 BORROW_RATE = 0.15
 BORROW_SHARE = 0.6
-# How often the student's code is the correct one.
+# How often a teacher trace lays out its style slots as the student does, and how many of
+# them hold the student's phrases, to read.
+READ_RATE = 0.7
+READ_SHARE = 0.8
+# How often the code the student writes is the correct one.
 STUDENT_CORRECT_RATE = 0.4
+# How often the code in a student trace is one it reads rather than writes, drawn from all
+# the family's programs.
+STUDENT_READ_RATE = 0.3
+PROGRAMS = tuple(code for kind in TASK_KINDS for code in (kind.solution, *kind.bugs))
 
 
 @dataclass(frozen=True)
 class Segment:
-    """A piece of thinking text and whether it is style (filler) or capability."""
+    """A piece of thinking text, whether it is style (filler) or capability, and whether the
+    trace's own model wrote it (False: another model's text it only reads)."""
 
     text: str
     style: bool
+    written: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,10 +92,17 @@ class Trace:
 
     def style_spans(self) -> list[tuple[int, int]]:
         """Character spans of style text within `thinking`."""
+        return self._spans(lambda segment: segment.style)
+
+    def read_spans(self) -> list[tuple[int, int]]:
+        """Character spans within `thinking` of text the trace's model reads but did not write."""
+        return self._spans(lambda segment: not segment.written)
+
+    def _spans(self, keep: Callable[[Segment], bool]) -> list[tuple[int, int]]:
         spans, start = [], 0
         for segment in self.segments:
             end = start + len(segment.text)
-            if segment.style:
+            if keep(segment):
                 spans.append((start + _leading_space(segment.text), end))
             start = end
         return spans
@@ -88,65 +117,97 @@ def _code_block(code: str) -> str:
 
 
 class _Writer:
-    """Accumulates segments, putting one space or newline between them."""
+    """Accumulates segments, putting one space or newline between them.
+
+    A code block's segment ends its last line itself, so the newline after the closing fence
+    belongs to the code: it is not another segment's leading whitespace, where it would be
+    capability text at the start of the student's next turn, cut as soon as it began.
+    """
 
     def __init__(self) -> None:
         self.segments: list[Segment] = []
 
-    def add(self, text: str, *, style: bool, newline: bool = False) -> None:
-        if self.segments:
+    def add(self, text: str, *, style: bool, newline: bool = False, written: bool = True) -> None:
+        if self.segments and not self.segments[-1].text.endswith("\n"):
             text = ("\n" if newline else " ") + text
-        self.segments.append(Segment(text, style))
+        self.segments.append(Segment(text, style, written))
+
+    def add_code(self, code: str, *, written: bool = True) -> None:
+        self.add(_code_block(code) + "\n", style=False, newline=True, written=written)
 
 
 def teacher_trace(problem: DemoProblem, kind: TaskKind, rng: random.Random) -> Trace:
-    """The teacher's terse trace: connectives, the task's steps, correct code, a check."""
-    borrow = _borrowing(rng)
+    """The teacher's terse trace: connectives, the task's steps, correct code, a check.
+
+    In READ_RATE of the traces the style slots are laid out as the student lays them out
+    (a filler after the opener too) and most (READ_SHARE) hold the student's phrases as text
+    the teacher reads: the text the teacher continues inside the cooperative loop.
+    """
+    reading = rng.random() < READ_RATE
+    borrow = _borrowing(rng, BORROW_RATE, BORROW_SHARE)
     writer = _Writer()
+
+    def read(students: tuple[str, ...]) -> bool:
+        """Put one of the student's phrases in a slot to read, as often as READ_SHARE."""
+        if reading and rng.random() < READ_SHARE:
+            writer.add(rng.choice(students), style=True, written=False)
+            return True
+        return False
+
+    def style(own: tuple[str, ...], students: tuple[str, ...]) -> bool:
+        """Fill a style slot; True when it holds one of the student's phrases."""
+        if borrow():
+            writer.add(rng.choice(students), style=True)
+            return True
+        if read(students):
+            return True
+        writer.add(rng.choice(own), style=True)
+        return False
+
+    style(TEACHER_OPENERS, STUDENT_OPENERS)
     for index, step in enumerate(kind.steps):
-        own, borrowed = (
-            (TEACHER_OPENERS, STUDENT_OPENERS)
-            if index == 0
-            else (TEACHER_CONNECTIVES, STUDENT_FILLERS)
-        )
-        writer.add(rng.choice(borrowed if borrow() else own), style=True)
+        if index:
+            style(TEACHER_CONNECTIVES, STUDENT_FILLERS)
+        else:
+            read(STUDENT_FILLERS)
         writer.add(step, style=False)
-    writer.add(STUDENT_CODE_LEAD if borrow() else TEACHER_CODE_LEAD, style=True)
-    writer.add(_code_block(problem.reference), style=False, newline=True)
-    if borrow():
-        writer.add(STUDENT_CLOSER, style=True, newline=True)
-    else:
-        writer.add(rng.choice(TEACHER_CHECKS), style=True, newline=True)
+    style((TEACHER_CODE_LEAD,), (STUDENT_CODE_LEAD,))
+    writer.add_code(problem.reference)
+    if not style(TEACHER_CHECKS, (STUDENT_CLOSER,)):
         writer.add(rng.choice(TEACHER_CHECK_FACTS), style=False)
     answer = f"{TEACHER_ANSWER_LEAD}\n{_code_block(problem.reference)}"
     return Trace(problem.text, tuple(writer.segments), answer, code_correct=True)
 
 
 def student_trace(problem: DemoProblem, kind: TaskKind, rng: random.Random) -> Trace:
-    """The student's hesitant trace: filler around the steps, often buggy code, copied."""
-    correct = rng.random() < STUDENT_CORRECT_RATE
-    code = problem.reference if correct else rng.choice(kind.bugs)
-    borrow = _borrowing(rng)
+    """The student's hesitant trace: a filler before each step, often wrong code, copied."""
+    reads_code = rng.random() < STUDENT_READ_RATE
+    if reads_code:
+        code = rng.choice(PROGRAMS)
+        correct = code == problem.reference
+    else:
+        correct = rng.random() < STUDENT_CORRECT_RATE
+        code = problem.reference if correct else rng.choice(kind.bugs)
+    borrow = _borrowing(rng, BORROW_RATE, BORROW_SHARE)
     writer = _Writer()
     writer.add(rng.choice(TEACHER_OPENERS if borrow() else STUDENT_OPENERS), style=True)
     for step in kind.steps:
-        if borrow():
-            writer.add(rng.choice(TEACHER_CONNECTIVES), style=True)
-        elif rng.random() < 0.8:
-            writer.add(rng.choice(STUDENT_FILLERS), style=True)
+        # A filler before every step, so a boundary predictor can foresee where one begins.
+        writer.add(rng.choice(TEACHER_CONNECTIVES if borrow() else STUDENT_FILLERS), style=True)
         writer.add(step, style=False)
     writer.add(TEACHER_CODE_LEAD if borrow() else STUDENT_CODE_LEAD, style=True)
-    writer.add(_code_block(code), style=False, newline=True)
-    writer.add(STUDENT_CLOSER, style=True, newline=True)
+    writer.add_code(code, written=not reads_code)
+    if borrow():
+        writer.add(rng.choice(TEACHER_CHECKS), style=True)
+        writer.add(rng.choice(TEACHER_CHECK_FACTS), style=False)
+    else:
+        writer.add(STUDENT_CLOSER, style=True)
     answer = f"{STUDENT_ANSWER_LEAD}\n{_code_block(code)}"
     return Trace(problem.text, tuple(writer.segments), answer, code_correct=correct)
 
 
-def _borrowing(rng: random.Random) -> Callable[[], bool]:
-    """Per style slot, whether it takes the other style's phrase.
-
-    A minority of traces (BORROW_RATE) mix both styles throughout, so each model learns to
-    continue after any phrase of the other, as it must inside the cooperative loop.
-    """
-    mixed = rng.random() < BORROW_RATE
-    return lambda: mixed and rng.random() < BORROW_SHARE
+def _borrowing(rng: random.Random, rate: float, share: float) -> Callable[[], bool]:
+    """Per style slot, whether it takes the other style's phrase: a `rate` of traces mix
+    both styles throughout, taking the other's phrase in a `share` of their slots."""
+    mixed = rng.random() < rate
+    return lambda: mixed and rng.random() < share

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerFast, Qwen3Config
+from transformers import GenerationMixin, PreTrainedModel, PreTrainedTokenizerFast, Qwen3Config
 
 from tessy_factory.miniature.styles import Trace
 from tessy_factory.trace_format import THINK_OPEN
@@ -57,32 +57,59 @@ class Schedule:
     seed: int = 0
 
 
-Example = tuple[list[int], list[int]]
+# (token ids, labels) or (token ids, labels, per-token loss weights).
+Example = tuple[list[int], list[int]] | tuple[list[int], list[int], list[float]]
 
 
-def lm_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Example:
-    """Token ids of prompt + completion, with loss only on the completion."""
+def lm_example(
+    trace: Trace, tokenizer: PreTrainedTokenizerFast, answer_weight: float = 1.0
+) -> Example:
+    """Token ids of prompt + completion, with loss only on the text the trace's model wrote:
+    the completion less the other model's phrases it reads (`Trace.read_spans`). The final
+    answer's tokens weigh `answer_weight` in the loss, the others 1."""
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": trace.prompt}], add_generation_prompt=True, tokenize=False
     )
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(trace.completion + tokenizer.eos_token, add_special_tokens=False)[
-        "input_ids"
+    completion = tokenizer(
+        trace.completion + tokenizer.eos_token,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+    )
+    completion_ids = completion["input_ids"]
+    read = _thinking_spans(trace.read_spans())
+    offsets = completion["offset_mapping"]
+    labels = [
+        IGNORE if _overlaps(span, read) else token
+        for token, span in zip(completion_ids, offsets, strict=True)
     ]
-    return prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids
+    answer_start = len(trace.completion) - len(trace.answer)
+    weights = [answer_weight if start >= answer_start else 1.0 for start, _ in offsets]
+    return (
+        prompt_ids + completion_ids,
+        [IGNORE] * len(prompt_ids) + labels,
+        [1.0] * len(prompt_ids) + weights,
+    )
 
 
 def predictor_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Example:
     """Thinking-text tokens labelled 1 where the *next* token overlaps a style span."""
     text = THINK_OPEN + trace.thinking
-    spans = [(start + len(THINK_OPEN), end + len(THINK_OPEN)) for start, end in trace.style_spans()]
+    spans = _thinking_spans(trace.style_spans())
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    style = [
-        int(any(start < span_end and span_start < end for span_start, span_end in spans))
-        for start, end in encoded["offset_mapping"]
-    ]
+    style = [int(_overlaps(offsets, spans)) for offsets in encoded["offset_mapping"]]
     # Shifted by one: position i predicts the class of token i+1 (the classifier is causal).
     return encoded["input_ids"], [*style[1:], IGNORE]
+
+
+def _thinking_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans within `thinking` as spans within text that opens with `<think>\\n`."""
+    return [(start + len(THINK_OPEN), end + len(THINK_OPEN)) for start, end in spans]
+
+
+def _overlaps(token: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    start, end = token
+    return any(start < span_end and span_start < end for span_start, span_end in spans)
 
 
 # The label set of a boundary predictor, as the engine and the authors' predictors use it.
@@ -109,13 +136,13 @@ def train_model(
 
 
 def _fit(model, examples, pad_id, schedule, progress):
-    rng = random.Random(schedule.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=schedule.learning_rate, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_cosine(schedule))
+    batches = _batches(examples, schedule.batch_size, random.Random(schedule.seed))
     model.train()
     for step in range(schedule.steps):
-        input_ids, labels, mask = _batch(rng.sample(examples, schedule.batch_size), pad_id)
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        batch = _batch(next(batches), pad_id)
+        loss = _loss(model, *batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
@@ -137,13 +164,44 @@ def _warmup_cosine(schedule: Schedule) -> Callable[[int], float]:
     return factor
 
 
+def _batches(
+    examples: Sequence[Example], size: int, rng: random.Random, pool: int = 8
+) -> Iterator[list[Example]]:
+    """Random batches without end, each of examples of about one length, so that little of
+    a batch is padding: `pool` batches' worth is drawn at a time, sorted by length, split."""
+    while True:
+        drawn = sorted(rng.sample(examples, size * pool), key=lambda example: len(example[0]))
+        batches = [drawn[start : start + size] for start in range(0, len(drawn), size)]
+        rng.shuffle(batches)
+        yield from batches
+
+
+def _loss(model, ids, labels, mask, weights):
+    """Mean cross-entropy over the labelled tokens, weighted per token."""
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    if isinstance(model, GenerationMixin):
+        # A causal LM's position i predicts token i+1.
+        logits, labels, weights = logits[:, :-1], labels[:, 1:], weights[:, 1:]
+    losses = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(),
+        labels.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="none",
+    )
+    weights = weights.reshape(-1) * (labels.reshape(-1) != IGNORE)
+    return (losses * weights).sum() / weights.sum()
+
+
 def _batch(examples: Sequence[Example], pad_id: int):
-    width = max(len(ids) for ids, _ in examples)
+    width = max(len(example[0]) for example in examples)
     ids = torch.full((len(examples), width), pad_id)
     labels = torch.full((len(examples), width), IGNORE)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, (example_ids, example_labels) in enumerate(examples):
+    weights = torch.ones((len(examples), width))
+    for row, (example_ids, example_labels, *example_weights) in enumerate(examples):
         ids[row, : len(example_ids)] = torch.tensor(example_ids)
         labels[row, : len(example_labels)] = torch.tensor(example_labels)
         mask[row, : len(example_ids)] = 1
-    return ids, labels, mask
+        if example_weights:
+            weights[row, : len(example_ids)] = torch.tensor(example_weights[0])
+    return ids, labels, mask, weights
