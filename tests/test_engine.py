@@ -383,7 +383,15 @@ def test_only_the_contexts_tail_is_read_and_the_labels_are_the_same(
 ) -> None:
     predictor = writers.teacher.predictor.predictor
     step = "Plan: Read n and the n integers. Hmm, Add them all up. Next: Print the total. "
-    context, chunk = "<think>\n" + step * 200, " Wait, Read n."
-    tail_only = predictor.label_chunk(context, chunk)
-    monkeypatch.setattr("tessy_factory.engine.predictor.CHARS_PER_TOKEN_BOUND", 10**9)
-    assert predictor.label_chunk(context, chunk) == tail_only
+    # Ordinary words; then code of long tokens (` input().split()))\n` is one), where the
+    # first tail tokenised holds too few tokens and must grow.
+    for tail in ("", " input().split()))\n" * 300):
+        context, chunk = "<think>\n" + step * 200 + tail, " Wait, Read n."
+        tail_only = predictor.label_chunk(context, chunk)
+        # A tail of one character a token grows many times; one of 10**9 is all the context.
+        for chars_per_token in (1, 10**9):
+            monkeypatch.setattr(
+                "tessy_factory.engine.predictor.TAIL_CHARS_PER_TOKEN", chars_per_token
+            )
+            assert predictor.label_chunk(context, chunk) == tail_only
+        monkeypatch.undo()

@@ -41,3 +41,12 @@ def ends_at_word_start(pieces: list[str]) -> bool:
     """Whether the last piece begins a word: only then can a cut fall inside `pieces` where
     it could not before the last piece came."""
     return len(pieces) >= 2 and _word_boundary(pieces[-2], pieces[-1])
+
+
+def last_word_start(pieces: list[str]) -> int | None:
+    """The index of the last piece after the first that begins a word: the last place a
+    cut can fall (None: the chunk cannot be cut)."""
+    return next(
+        (i for i in range(len(pieces) - 1, 0, -1) if _word_boundary(pieces[i - 1], pieces[i])),
+        None,
+    )

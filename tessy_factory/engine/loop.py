@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.batching import LabelBatcher
-from tessy_factory.engine.cut import cut_index, ends_at_word_start
+from tessy_factory.engine.cut import cut_index, ends_at_word_start, last_word_start
 from tessy_factory.engine.repetition import repeated_fragment
 from tessy_factory.engine.text_model import (
     Continuation,
@@ -167,24 +167,23 @@ async def _cooperative_thinking(
     current, other = student, teacher
     while trace.tokens < config.max_total_tokens:
         started = time.perf_counter()
+        turn_over = _TurnOver(
+            trace.thinking, config.end_of_thinking, current.predictor, current is teacher
+        )
         continuation = await trace.continue_as(
-            current,
-            trace.thinking,
-            current.model.config.chunk_tokens,
-            _turn_over(
-                trace.thinking,
-                config.end_of_thinking,
-                current.predictor,
-                cut_at_style=current is teacher,
-            ),
+            current, trace.thinking, current.model.config.chunk_tokens, turn_over
         )
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
-        cut = cut_index(
-            pieces,
-            await current.predictor.label(trace.thinking, "".join(pieces)),
-            cut_at_style=current is teacher,
+        cut = (
+            None
+            if turn_over.known_uncut(pieces)
+            else cut_index(
+                pieces,
+                await current.predictor.label(trace.thinking, "".join(pieces)),
+                cut_at_style=current is teacher,
+            )
         )
         if continuation.ended and not closed and cut is None:
             # An end of turn the cut does not discard leaves the thinking unclosed.
@@ -200,33 +199,51 @@ async def _cooperative_thinking(
     raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
 
-def _turn_over(
-    thinking: str,
-    markers: list[str],
-    labeller: LabelBatcher | None = None,
-    cut_at_style: bool = False,
-) -> StopHint:
-    """Whether a turn's pieces so far already end it: the thinking closed, or the cut falls
-    inside them, so anything written after them would be thrown away."""
+class _TurnOver:
+    """Whether a turn's pieces so far already end it (a `StopHint`): the thinking closed, or
+    the cut falls inside them, so anything written after them would be thrown away."""
 
-    longest = max(map(len, markers))
-    # Asked after every token: only the text that came since the last call is searched for
-    # a marker, with enough text before it to hold one begun earlier.
-    searched = {"pieces": 0, "tail": thinking[-longest:]}
+    def __init__(
+        self,
+        thinking: str,
+        markers: list[str],
+        labeller: LabelBatcher | None = None,
+        cut_at_style: bool = False,
+    ) -> None:
+        self.thinking = thinking
+        self.markers = markers
+        self.labeller = labeller
+        self.cut_at_style = cut_at_style
+        # Asked after every token: only the text that came since the last call is searched
+        # for a marker, with enough text before it to hold one begun earlier.
+        self.longest = max(map(len, markers))
+        self.searched = 0
+        self.tail = thinking[-self.longest :]
+        # The longest run of pieces whose labels were checked and held no cut.
+        self.checked_uncut = 0
 
-    def over(pieces: list[str]) -> bool:
-        window = searched["tail"] + "".join(pieces[searched["pieces"] :])
-        if any(marker in window for marker in markers):
+    def __call__(self, pieces: list[str]) -> bool:
+        window = self.tail + "".join(pieces[self.searched :])
+        if any(marker in window for marker in self.markers):
             return True
-        searched.update(pieces=len(pieces), tail=window[-longest:])
+        self.searched, self.tail = len(pieces), window[-self.longest :]
         # Labels of part of a chunk are the whole chunk's only for a causal predictor, and
         # a new cut can only fall before a word that has just begun.
+        labeller = self.labeller
         if labeller is None or not labeller.predictor.causal or not ends_at_word_start(pieces):
             return False
-        labels = labeller.label_now(thinking, "".join(pieces))
-        return cut_index(pieces, labels, cut_at_style=cut_at_style) is not None
+        labels = labeller.label_now(self.thinking, "".join(pieces))
+        if cut_index(pieces, labels, cut_at_style=self.cut_at_style) is not None:
+            return True
+        self.checked_uncut = len(pieces)
+        return False
 
-    return over
+    def known_uncut(self, pieces: list[str]) -> bool:
+        """Whether `pieces` are known to hold no cut without labelling them again: they
+        have no place a cut can fall, or the run up to the last one was checked (with a
+        causal predictor, what follows it cannot move a cut before it)."""
+        last = last_word_start(pieces)
+        return last is None or self.checked_uncut == last + 1
 
 
 async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
@@ -235,7 +252,7 @@ async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig
         writer,
         trace.thinking,
         config.max_total_tokens,
-        _turn_over(trace.thinking, config.end_of_thinking),
+        _TurnOver(trace.thinking, config.end_of_thinking),
     )
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
     trace.add(writer, pieces, "thinking")

@@ -14,8 +14,10 @@ from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 
 STYLE = 1
 
-# More characters than any token of real text holds, with room to spare.
-CHARS_PER_TOKEN_BOUND = 32
+# The context tail first tokenised for a window: characters per context token (a token of
+# text holds about 4), and tokens beyond the window whose cut-off first words never reach it.
+TAIL_CHARS_PER_TOKEN = 6
+TAIL_MARGIN_TOKENS = 8
 
 # (character offset in the chunk, is style), in order.
 Labels = list[tuple[int, bool]]
@@ -82,18 +84,24 @@ class BoundaryPredictor:
 
     def _window(self, context: str, chunk: str) -> _Window:
         # Only the context's tail can reach the window: tokenising all of it would cost
-        # time in the trace's length at every chunk. The tail is long enough to hold the
-        # window's tokens with room to spare, so its cut-off first words never reach them.
-        context = context[-self.config.context_tokens * CHARS_PER_TOKEN_BOUND :]
-        encoded = self.tokenizer(
-            context + chunk, add_special_tokens=False, return_offsets_mapping=True
-        )
-        offsets = encoded["offset_mapping"]
-        first = next(
-            (i for i, (start, _) in enumerate(offsets) if start >= len(context)), len(offsets)
-        )
+        # time in the trace's length at every chunk. The tail doubles until it holds the
+        # window's context tokens and a margin, so its cut-off first words never reach them.
+        wanted = self.config.context_tokens + TAIL_MARGIN_TOKENS
+        chars = wanted * TAIL_CHARS_PER_TOKEN
+        while True:
+            tail = context[-chars:]
+            encoded = self.tokenizer(
+                tail + chunk, add_special_tokens=False, return_offsets_mapping=True
+            )
+            offsets = encoded["offset_mapping"]
+            first = next(
+                (i for i, (start, _) in enumerate(offsets) if start >= len(tail)), len(offsets)
+            )
+            if first >= wanted or len(tail) == len(context):
+                break
+            chars *= 2
         start = max(0, first - self.config.context_tokens)
-        return _Window(encoded["input_ids"][start:], offsets[start:], first - start, len(context))
+        return _Window(encoded["input_ids"][start:], offsets[start:], first - start, len(tail))
 
 
 @dataclass(frozen=True)
