@@ -4,6 +4,8 @@ models and the TESSY loop with its baselines, on the trained miniature models.""
 from __future__ import annotations
 
 import asyncio
+import random
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,7 +298,7 @@ def test_a_batch_larger_than_the_limit_is_split() -> None:
 
         def label_chunks(self, requests):
             self.sizes.append(len(requests))
-            return [[(0, len(chunk) % 2 == 0)] for _, chunk in requests]
+            return [[(0, len(chunk) % 2 == 0)] for _, chunk, _ in requests]
 
     predictor = Recording()
     batcher = LabelBatcher(predictor, max_batch=3)
@@ -395,3 +397,38 @@ def test_only_the_contexts_tail_is_read_and_the_labels_are_the_same(
             )
             assert predictor.label_chunk(context, chunk) == tail_only
         monkeypatch.undo()
+
+
+def test_a_samples_window_reads_only_new_tokens_and_labels_as_if_read_whole(
+    writers: Writers,
+) -> None:
+    predictor = writers.teacher.predictor.predictor
+    limit = predictor.config.context_tokens
+    step = "Plan: Read n and the n integers. Hmm, Add them all up. Wait, Print the total.\n"
+    text = "<think>\n" + step * 80
+    window, shadow = predictor.new_window(), predictor.new_window()
+    fed: list[int] = []  # tokens per forward pass
+    hook = predictor.model.register_forward_pre_hook(
+        lambda _, args, kwargs: fed.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    rng = random.Random(0)
+    position, anchors, read, shown = len("<think>\n"), set(), 0, 0
+    try:
+        while position < len(text) - 40:
+            context, chunk = text[:position], text[position : position + rng.randint(5, 40)]
+            fed.clear()
+            alone = predictor.label_chunks([(context, chunk, window)])[0]
+            read += sum(fed)
+            # The same window read whole: two requests take the batched path.
+            whole = predictor.label_chunks([(context, chunk, shadow), (context, chunk, None)])[0]
+            assert alone == whole
+            context_shown = bisect_left(window.encoding.starts, len(context) - window.anchor)
+            assert context_shown <= 2 * limit
+            assert context_shown >= limit or window.anchor == 0
+            shown += len(window.ids)
+            anchors.add(window.anchor)
+            position += rng.randint(1, len(chunk))
+    finally:
+        hook.remove()
+    assert len(anchors) > 2, "the window moved up as the text grew"
+    assert read < shown / 5, "most tokens were read once"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tessy_factory.engine.predictor import Labels
+from tessy_factory.engine.predictor import Labels, Request
 
 
 class LexiconPredictor:
@@ -27,9 +27,13 @@ class LexiconPredictor:
         self.pattern = re.compile("|".join(re.escape(p) for p in reversed(cleaned)))
         self.context_chars = context_chars
 
-    def label_chunks(self, requests: Sequence[tuple[str, str]]) -> list[Labels]:
-        """The labels of each (context, chunk), as `label_chunk` gives them."""
-        return [self.label_chunk(context, chunk) for context, chunk in requests]
+    def new_window(self) -> None:
+        """No per-sample state: each chunk is searched with its context's tail."""
+        return None
+
+    def label_chunks(self, requests: Sequence[Request]) -> list[Labels]:
+        """The labels of each (context, chunk, _), as `label_chunk` gives them."""
+        return [self.label_chunk(context, chunk) for context, chunk, _ in requests]
 
     def label_chunk(self, context: str, chunk: str) -> Labels:
         """(offset in chunk, is style) for each word that starts inside `chunk`."""

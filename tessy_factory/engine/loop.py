@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.cut import cut_index, ends_at_word_start, last_word_start
+from tessy_factory.engine.predictor import PredictorWindow
 from tessy_factory.engine.repetition import repeated_fragment
 from tessy_factory.engine.text_model import (
     Continuation,
@@ -77,6 +78,7 @@ class _Trace:
         self.thinking = THINK_OPEN
         self.tokens = 0
         self.caches: dict[str, object | None] = {}
+        self.windows: dict[str, PredictorWindow | None] = {}
 
     async def continue_as(
         self,
@@ -104,6 +106,12 @@ class _Trace:
         seed = (self.seed * 1_000_003 + self.calls) % 2**31
         cache = self.caches[writer.role]
         return await writer.model.complete(prefix, max_new_tokens, cache, seed, stop)
+
+    def window(self, writer: Writer) -> PredictorWindow | None:
+        """`writer`'s boundary-predictor window of this sample."""
+        if writer.role not in self.windows:
+            self.windows[writer.role] = writer.predictor.predictor.new_window()
+        return self.windows[writer.role]
 
     def add(self, writer: Writer, pieces: list[str], phase: str, cut: int | None = None) -> None:
         text = "".join(pieces)
@@ -167,8 +175,9 @@ async def _cooperative_thinking(
     current, other = student, teacher
     while trace.tokens < config.max_total_tokens:
         started = time.perf_counter()
+        window = trace.window(current)
         turn_over = _TurnOver(
-            trace.thinking, config.end_of_thinking, current.predictor, current is teacher
+            trace.thinking, config.end_of_thinking, (current.predictor, window), current is teacher
         )
         continuation = await trace.continue_as(
             current, trace.thinking, current.model.config.chunk_tokens, turn_over
@@ -181,7 +190,7 @@ async def _cooperative_thinking(
             if turn_over.known_uncut(pieces)
             else cut_index(
                 pieces,
-                await current.predictor.label(trace.thinking, "".join(pieces)),
+                await current.predictor.label(trace.thinking, "".join(pieces), window),
                 cut_at_style=current is teacher,
             )
         )
@@ -207,7 +216,7 @@ class _TurnOver:
         self,
         thinking: str,
         markers: list[str],
-        labeller: LabelBatcher | None = None,
+        labeller: tuple[LabelBatcher, PredictorWindow | None] | None = None,
         cut_at_style: bool = False,
     ) -> None:
         self.thinking = thinking
@@ -229,10 +238,12 @@ class _TurnOver:
         self.searched, self.tail = len(pieces), window[-self.longest :]
         # Labels of part of a chunk are the whole chunk's only for a causal predictor, and
         # a new cut can only fall before a word that has just begun.
-        labeller = self.labeller
-        if labeller is None or not labeller.predictor.causal or not ends_at_word_start(pieces):
+        if self.labeller is None or not ends_at_word_start(pieces):
             return False
-        labels = labeller.label_now(self.thinking, "".join(pieces))
+        labeller, window = self.labeller
+        if not labeller.predictor.causal:
+            return False
+        labels = labeller.label_now(self.thinking, "".join(pieces), window)
         if cut_index(pieces, labels, cut_at_style=self.cut_at_style) is not None:
             return True
         self.checked_uncut = len(pieces)
