@@ -147,7 +147,11 @@ class PredictorConfig(Strict):
     model: str = Field(
         description="Hub id, local directory, miniature:teacher / miniature:student, or lexicon."
     )
-    context_tokens: int = Field(200, ge=0, description="Tokens of context shown with the chunk.")
+    context_tokens: int = Field(
+        200,
+        ge=0,
+        description="Tokens of context shown with the chunk, at the least (up to twice as many).",
+    )
     batch_size: int = Field(
         32, ge=1, description="Most chunks classified in one batch, across samples in flight."
     )
