@@ -134,7 +134,7 @@ class LocalModel:
         # generate's set-up (config copy, validation, processors) cost about as much as a
         # decode step per call here, paid every turn.
         if cache is None:
-            cache = self.new_cache()
+            cache = KVCache(DynamicCache(config=self.model.config))  # for this call only
         pending = cache.feed(self.tokenizer, prefix)
         check_fits(self.name, self.config, len(cache.ids) + len(pending), max_new_tokens)
         new: list[int] = []
