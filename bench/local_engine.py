@@ -2,8 +2,8 @@
 
 Both run the real loop (`generate_sample`) on the bench models (`bench_models.py`), with
 their boundary predictors and chunk sizes 10 (teacher) and 5 (student). End of turn and end
-of thinking are suppressed, so every trace writes its N tokens of thinking and then stops at
-the length cap.
+of thinking are suppressed (the end-of-thinking marker is one random weights never write), so
+every trace writes its N tokens of thinking and then stops at the length cap.
 
 - Our engine (one KV cache per model per sample, fed only the text it has not seen; a turn
   stops at the token that settles its cut) against the authors' design, which re-encodes
@@ -28,6 +28,10 @@ from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer, generate_sample
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.text_model import Continuation, GenerationFailed
+
+# The end of thinking for the bench: random weights write `</think>` out of smaller tokens
+# now and then, which would end a trace early; they do not write this.
+NEVER_WRITTEN = "\x00\x00 end of the bench's thinking \x00\x00"
 
 
 class CountingModel(LocalModel):
@@ -68,7 +72,7 @@ def timed_trace(writers: dict[str, Writer], mode: GenerationMode, length: int, s
     models = [writer.model for writer in writers.values()]
     for model in models:
         model.turns = model.tokens = 0
-    config = GenerationConfig(max_total_tokens=length)
+    config = GenerationConfig(max_total_tokens=length, end_of_thinking=[NEVER_WRITTEN])
     prompt = build_problems(1, 2026)[0].text
     started = time.perf_counter()
     try:
