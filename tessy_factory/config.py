@@ -10,7 +10,7 @@ import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,6 +29,9 @@ DEFAULT_STYLE_PHRASES = (
     "Let me",
     "I think",
 )
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -296,6 +299,11 @@ class BuildConfig(Strict):
 
 def load_config(path: str | Path) -> BuildConfig:
     """Read a YAML build config; errors name the file, the field and the problem."""
+    return load_yaml_model(path, BuildConfig)
+
+
+def load_yaml_model(path: str | Path, model: type[ModelT]) -> ModelT:
+    """Read a YAML file into `model`; errors name the file, the field and the problem."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -308,7 +316,7 @@ def load_config(path: str | Path) -> BuildConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     try:
-        return BuildConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid config\n  {describe_errors(exc)}") from exc
 

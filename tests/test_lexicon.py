@@ -37,7 +37,7 @@ def test_the_teacher_is_cut_before_a_listed_phrase():
 
 
 def test_an_empty_lexicon_is_refused():
-    with pytest.raises(ValueError, match=r"'lexicon'.*phrases must not be empty"):
+    with pytest.raises(ValueError, match=r"'lexicon'.*at least one non-empty phrase"):
         LexiconPredictor("lexicon", ["  "])
 
 

@@ -12,6 +12,15 @@ from collections.abc import Sequence
 from tessy_factory.engine.predictor import Labels, Request
 
 
+def phrase_pattern(phrases: Sequence[str], owner: str) -> re.Pattern[str]:
+    """A regex matching any of `phrases` (stripped), the longest where several begin, so
+    "Let me think." wins over "Let me"; ValueError naming `owner` if there is none."""
+    cleaned = sorted({phrase.strip() for phrase in phrases if phrase.strip()}, key=len)
+    if not cleaned:
+        raise ValueError(f"{owner}: phrases must hold at least one non-empty phrase")
+    return re.compile("|".join(re.escape(phrase) for phrase in reversed(cleaned)))
+
+
 class LexiconPredictor:
     """Labels each word of a chunk as style when it lies inside one of the phrases."""
 
@@ -19,12 +28,8 @@ class LexiconPredictor:
     causal = False
 
     def __init__(self, name: str, phrases: Sequence[str], context_chars: int = 200) -> None:
-        cleaned = sorted({phrase.strip() for phrase in phrases if phrase.strip()}, key=len)
-        if not cleaned:
-            raise ValueError(f"lexicon predictor {name!r}: phrases must not be empty")
         self.name = name
-        # Longest first, so "Let me think." wins over "Let me".
-        self.pattern = re.compile("|".join(re.escape(p) for p in reversed(cleaned)))
+        self.pattern = phrase_pattern(phrases, f"lexicon predictor {name!r}")
         self.context_chars = context_chars
 
     def new_window(self) -> None:

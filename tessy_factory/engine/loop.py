@@ -169,6 +169,17 @@ async def generate_sample(
     return trace.sample
 
 
+async def generate_thinking(
+    prompt: str, writer: Writer, config: GenerationConfig, seed: int = 0
+) -> str:
+    """`writer`'s thinking alone for `prompt`, without its markers: the traces a boundary
+    predictor learns from. Raises GenerationFailed with the reason."""
+    trace = _Trace(prompt, seed)
+    await _solo_thinking(trace, writer, config)
+    thinking = _thinking_before_marker(trace.thinking, config.end_of_thinking)
+    return thinking.removeprefix(THINK_OPEN).strip()
+
+
 async def _cooperative_thinking(
     trace: _Trace, teacher: Writer, student: Writer, config: GenerationConfig
 ) -> None:

@@ -16,9 +16,8 @@ import torch
 from transformers import GenerationMixin, PreTrainedModel, PreTrainedTokenizerFast, Qwen3Config
 
 from tessy_factory.miniature.styles import Trace
+from tessy_factory.predictors.labels import IGNORE, overlaps, token_labels
 from tessy_factory.trace_format import THINK_OPEN
-
-IGNORE = -100
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def lm_example(
     read = _thinking_spans(trace.read_spans())
     offsets = completion["offset_mapping"]
     labels = [
-        IGNORE if _overlaps(span, read) else token
+        IGNORE if overlaps(span, read) else token
         for token, span in zip(completion_ids, offsets, strict=True)
     ]
     answer_start = len(trace.completion) - len(trace.answer)
@@ -94,22 +93,14 @@ def lm_example(
 
 def predictor_example(trace: Trace, tokenizer: PreTrainedTokenizerFast) -> Example:
     """Thinking-text tokens labelled 1 where the *next* token overlaps a style span."""
-    text = THINK_OPEN + trace.thinking
-    spans = _thinking_spans(trace.style_spans())
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    style = [int(_overlaps(offsets, spans)) for offsets in encoded["offset_mapping"]]
-    # Shifted by one: position i predicts the class of token i+1 (the classifier is causal).
-    return encoded["input_ids"], [*style[1:], IGNORE]
+    return token_labels(
+        THINK_OPEN + trace.thinking, _thinking_spans(trace.style_spans()), tokenizer
+    )
 
 
 def _thinking_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Spans within `thinking` as spans within text that opens with `<think>\\n`."""
     return [(start + len(THINK_OPEN), end + len(THINK_OPEN)) for start, end in spans]
-
-
-def _overlaps(token: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
-    start, end = token
-    return any(start < span_end and span_start < end for span_start, span_end in spans)
 
 
 # The label set of a boundary predictor, as the engine and the authors' predictors use it.

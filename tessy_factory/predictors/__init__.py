@@ -1,0 +1,1 @@
+"""Training boundary predictors: data, training, evaluation and the registry."""
