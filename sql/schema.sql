@@ -83,3 +83,39 @@ CREATE TABLE IF NOT EXISTS releases (
     n_rows        INTEGER NOT NULL,
     created_at    TIMESTAMP NOT NULL
 );
+
+-- Boundary-predictor training runs (their row in `runs` holds the config).
+CREATE TABLE IF NOT EXISTS predictor_traces (
+    run_id        VARCHAR NOT NULL,
+    role          VARCHAR NOT NULL,          -- teacher | student
+    trace_id      INTEGER NOT NULL,          -- slot: prompt x sample, or line of the file
+    status        VARCHAR NOT NULL,          -- ok | failed | empty
+    reason        VARCHAR,
+    text          VARCHAR,                   -- the thinking, without markers
+    PRIMARY KEY (run_id, role, trace_id)
+);
+
+CREATE TABLE IF NOT EXISTS predictor_windows (
+    run_id        VARCHAR NOT NULL,
+    role          VARCHAR NOT NULL,
+    window_id     INTEGER NOT NULL,
+    trace_id      INTEGER NOT NULL,
+    start         INTEGER NOT NULL,          -- character offset in the trace
+    text          VARCHAR NOT NULL,
+    status        VARCHAR,                   -- annotation: ok | rejected (NULL: not yet)
+    spans         JSON,                      -- [[start, end], ...] of style text in `text`
+    reason        VARCHAR,                   -- why the annotator's answer was rejected
+    answer        VARCHAR,                   -- the annotator's answer, as given
+    PRIMARY KEY (run_id, role, window_id)
+);
+
+CREATE TABLE IF NOT EXISTS predictors (
+    name          VARCHAR PRIMARY KEY,       -- a build config's registered:<name>
+    role          VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    base_model    VARCHAR NOT NULL,
+    annotator     VARCHAR NOT NULL,
+    metrics       JSON NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    created_at    TIMESTAMP NOT NULL
+);

@@ -51,7 +51,7 @@ def generate(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, i
     logger.info("generation: %d samples to write, %d already done", len(slots), done)
     if not slots:
         return {"written": 0, "failed": 0}
-    teacher, student = load_writers(config, home.models)
+    teacher, student = load_writers(config, home.models, home.database)
     in_flight = _concurrency(config, teacher, student)
     with connect(home.database) as con:
         return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, con, in_flight))

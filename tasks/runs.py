@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
+from tessy_factory.predictors.config import PredictorTrainingConfig
 
 
 class RunConflict(ValueError):
@@ -22,7 +23,11 @@ class RunConflict(ValueError):
 RUN_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,127}$")
 
 
-def new_run_id(config: BuildConfig) -> str:
+# Builds and predictor training runs alike have a row in `runs`.
+RunConfig = BuildConfig | PredictorTrainingConfig
+
+
+def new_run_id(config: RunConfig) -> str:
     """A readable, sortable, unique run id: `<name>-<UTC timestamp>-<random>`."""
     return f"{config.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
@@ -38,7 +43,7 @@ def check_run_id(run_id: str) -> str:
 
 
 @task(name="open-run", cache_policy=NO_CACHE)
-def open_run(run_id: str, config: BuildConfig, home: FactoryHome) -> bool:
+def open_run(run_id: str, config: RunConfig, home: FactoryHome) -> bool:
     """Record the run; True when it resumes an earlier attempt with the same config."""
     with connect(home.database) as con:
         row = con.execute(sql("run_get"), [run_id]).fetchone()

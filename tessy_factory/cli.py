@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -18,12 +20,16 @@ from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+from tessy_factory.predictors.config import load_training_config
+from tessy_factory.predictors.registry import registered
 
 app = typer.Typer(
     help="Tessy Factory: synthesise student-consistent SFT data.", no_args_is_help=True
 )
 models_app = typer.Typer(help="Manage the models a factory uses.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+predictors_app = typer.Typer(help="Train and list boundary predictors.", no_args_is_help=True)
+app.add_typer(predictors_app, name="predictors")
 console = Console()
 
 HomeOption = Annotated[
@@ -42,17 +48,8 @@ def build(
     """Run a complete build: prompts, generation, verification, curation, publishing."""
     # Imported here: importing the flow pulls in Prefect, slow for the other commands.
     from flows.build import build_dataset
-    from tasks.runs import check_run_id
 
-    try:
-        build_config = load_config(config)
-        if run_id is not None:
-            check_run_id(run_id)
-    except ValueError as exc:
-        _fail(exc, code=2)
-    if home is not None:
-        build_config = build_config.model_copy(update={"home": str(home)})
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    build_config = _flow_config(load_config, config, run_id, home)
     try:
         result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
     except (ValueError, RuntimeError, OSError) as exc:
@@ -65,6 +62,28 @@ def build(
     console.print(f"dataset: {result.dataset}")
     console.print(f"report:  {result.report}")
     console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _flow_config(
+    load: Callable[[Path], ConfigT], path: Path, run_id: str | None, home: Path | None
+) -> ConfigT:
+    """The flow's config read from `path`, with the home option applied; bad input exits
+    with code 2 before the flow starts."""
+    from tasks.runs import check_run_id
+
+    try:
+        config = load(path)
+        if run_id is not None:
+            check_run_id(run_id)
+    except ValueError as exc:
+        _fail(exc, code=2)
+    if home is not None:
+        config = config.model_copy(update={"home": str(home)})
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return config
 
 
 def _existing_home(home: Path | None) -> FactoryHome:
@@ -125,6 +144,66 @@ def models_tiny(home: HomeOption = None) -> None:
     manifest = json.loads((root / "manifest.json").read_text())
     console.print(f"{'cached' if built else 'built'}: {root}")
     console.print_json(data=manifest)
+
+
+@predictors_app.command("train")
+def predictors_train(
+    config: Annotated[
+        Path, typer.Argument(help="YAML training config, e.g. configs/predictors-demo.yaml.")
+    ],
+    run_id: Annotated[
+        str | None, typer.Option(help="Resume this run, or name a new one (default: new id).")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Train, evaluate and register the teacher's and the student's boundary predictors."""
+    from flows.train_predictors import ROLES, train_boundary_predictors
+
+    training = _flow_config(load_training_config, config, run_id, home)
+    try:
+        metrics = train_boundary_predictors(
+            training, run_id=run_id, config_dir=str(config.parent.resolve())
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        _fail(exc, code=1)
+    table = Table("predictor", *METRIC_COLUMNS)
+    for role in ROLES:
+        table.add_row(f"registered:{training.name}-{role}", *_metric_cells(metrics[role]))
+    console.print(table)
+    console.print(
+        f"use them: teacher_predictor.model: registered:{training.name}-teacher, "
+        f"student_predictor.model: registered:{training.name}-student"
+    )
+
+
+@predictors_app.command("list")
+def predictors_list(home: HomeOption = None) -> None:
+    """List the registered boundary predictors with their held-out metrics."""
+    with connect(_existing_home(home).database) as con:
+        rows = registered(con)
+    table = Table("name", "role", *METRIC_COLUMNS, "base model", "annotator", "run id", "path")
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.role,
+            *_metric_cells(row.metrics),
+            row.base_model,
+            row.annotator,
+            row.run_id,
+            row.path,
+        )
+    console.print(table if rows else "no predictors registered yet")
+
+
+METRIC_COLUMNS = ("token accuracy", "span F1", "boundary distance")
+
+
+def _metric_cells(metrics: dict) -> tuple[str, str, str]:
+    return (
+        f"{metrics['token_accuracy']:.3f}",
+        f"{metrics['span_f1']:.3f}",
+        f"{metrics['boundary_distance']:.2f}",
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,17 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 
-COMMANDS = [[], ["build"], ["runs"], ["report"], ["models"], ["models", "tiny"]]
+COMMANDS = [
+    [],
+    ["build"],
+    ["runs"],
+    ["report"],
+    ["models"],
+    ["models", "tiny"],
+    ["predictors"],
+    ["predictors", "train"],
+    ["predictors", "list"],
+]
 
 
 @pytest.fixture
@@ -32,7 +42,7 @@ def test_every_command_has_help(runner: CliRunner, command: list[str]) -> None:
 
 def test_help_lists_the_commands(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--help"])
-    for name in ("build", "runs", "report", "models"):
+    for name in ("build", "runs", "report", "models", "predictors"):
         assert name in result.output
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tessy_factory.config import (
     BuildConfig,
@@ -14,6 +15,7 @@ from tessy_factory.config import (
     GenerationMode,
     load_config,
 )
+from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
@@ -149,3 +151,15 @@ def test_the_fingerprint_changes_with_what_shapes_the_data() -> None:
     )
     fingerprints = {config.fingerprint(), reseeded.fingerprint(), hotter.fingerprint()}
     assert len(fingerprints) == 3
+
+
+def test_the_deployments_parameters_are_valid_configs_and_match_the_shipped_ones() -> None:
+    root = Path(__file__).parent.parent
+    deployments = {
+        d["name"]: d["parameters"]["config"]
+        for d in yaml.safe_load((root / "deployments/prefect.yaml").read_text())["deployments"]
+    }
+    BuildConfig.model_validate(deployments["nightly-demo"])
+    predictors = PredictorTrainingConfig.model_validate(deployments["demo-predictors"])
+    shipped = load_training_config(root / "configs/predictors-demo.yaml")
+    assert predictors.fingerprint() == shipped.fingerprint()

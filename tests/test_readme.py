@@ -8,6 +8,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from tessy_factory.config import BuildConfig
+from tessy_factory.predictors.config import (
+    AnnotatorConfig,
+    PredictorTrainingConfig,
+    TraceSource,
+    TrainingConfig,
+    WindowConfig,
+)
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -33,3 +40,25 @@ def test_quickstart_commands_exist_and_ci_runs_the_test_command():
     assert "scripts/demo.sh" in README and "scripts/test.sh" in README
     assert (root / "scripts/demo.sh").stat().st_mode & 0o111
     assert "scripts/test.sh" in (root / ".ci/run").read_text()
+
+
+def test_every_predictor_training_key_is_documented():
+    documented = set(re.findall(r"^\| `([\w.*]+)` \|", README, flags=re.MULTILINE))
+    # Model and sampling sections take a build's model and generation keys, documented above.
+    keys = {f"windows.{key}" for key in leaf_keys(WindowConfig)}
+    keys |= {f"annotator.{key}" for key in leaf_keys(AnnotatorConfig)}
+    keys |= {f"training.{key}" for key in leaf_keys(TrainingConfig)}
+    keys |= {f"teacher.traces.{key}" for key in TraceSource.model_fields}
+    keys |= {"name", "home", "sources", "sampling", "teacher.chunk_tokens", "student.*"}
+    assert keys <= documented
+    assert set(PredictorTrainingConfig.model_fields) == {
+        "name",
+        "home",
+        "sources",
+        "teacher",
+        "student",
+        "sampling",
+        "windows",
+        "annotator",
+        "training",
+    }

@@ -1,0 +1,199 @@
+"""End to end: the predictor training flow under Prefect's test harness, offline, on the
+miniature models; the registered predictors in a build; resuming; bad input counted."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.train_predictors import train_boundary_predictors
+from tasks.predictor_training import annotate_windows, collect_traces, draw_windows
+from tessy_factory.cli import app
+from tessy_factory.config import PredictorConfig
+from tessy_factory.db import connect
+from tessy_factory.engine.predictor import BoundaryPredictor
+from tessy_factory.engine.writers import load_predictor
+from tessy_factory.home import FactoryHome
+from tessy_factory.miniature.build import miniature_dir
+from tessy_factory.predictors.config import PredictorTrainingConfig
+from tessy_factory.predictors.registry import UnknownPredictor, registered
+
+RUN_ID = "predictors-1"
+METRICS = (
+    "token_accuracy",
+    "style_precision",
+    "style_recall",
+    "style_f1",
+    "span_precision",
+    "span_recall",
+    "span_f1",
+    "boundary_distance",
+)
+
+
+def make_home(root: Path, models_root: Path) -> Path:
+    """A fresh home that shares only the built miniature models, so the predictors it
+    trains stay in it."""
+    miniature = miniature_dir(models_root)
+    (root / "models").mkdir(parents=True)
+    (root / "models" / miniature.name).symlink_to(miniature, target_is_directory=True)
+    return root
+
+
+def training_config(home: Path, **changes: object) -> PredictorTrainingConfig:
+    raw = {
+        "name": "tiny",
+        "home": str(home),
+        "sources": [{"kind": "demo", "count": 6, "seed": 7}],
+        "teacher": {"traces": {"model": {"model": "miniature:teacher", "temperature": 0.7}}},
+        "student": {
+            "traces": {"model": {"model": "miniature:student", "temperature": 0.7}},
+            "chunk_tokens": 5,
+        },
+        "sampling": {"max_total_tokens": 256},
+        "windows": {"words": 20, "count": 160, "seed": 0},
+        "annotator": {"kind": "lexicon"},
+        "training": {
+            "base_model": "miniature:teacher",
+            "epochs": 3,
+            "learning_rate": 0.003,
+            "batch_size": 16,
+            "max_length": 64,
+            "validation_share": 0.1,
+        },
+        **changes,
+    }
+    return PredictorTrainingConfig.model_validate(raw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, models_root, prefect_harness):
+    home = make_home(tmp_path_factory.mktemp("predictors") / "home", models_root)
+    config = training_config(home)
+    started = time.perf_counter()
+    metrics = train_boundary_predictors(config, run_id=RUN_ID)
+    return home, config, metrics, time.perf_counter() - started
+
+
+def test_the_flow_trains_evaluates_and_registers_both_predictors(trained) -> None:
+    home, _, metrics, seconds = trained
+    print(f"predictor training flow: {seconds:.1f} s; metrics {json.dumps(metrics)}")
+    for role in ("teacher", "student"):
+        assert set(METRICS) <= set(metrics[role])
+        # The lexicon's labels are learnable: far better than guessing.
+        assert metrics[role]["token_accuracy"] > 0.85, metrics[role]
+        assert metrics[role]["style_f1"] > 0.5, metrics[role]
+        directory = home / "models" / "predictors" / f"tiny-{role}"
+        card = (directory / "README.md").read_text()
+        assert "pipeline_tag: token-classification" in card
+        assert f"model: registered:tiny-{role}" in card
+        assert f"{metrics[role]['token_accuracy']:.4f}" in card
+    with connect(home / "factory.duckdb") as con:
+        rows = {row.name: row for row in registered(con)}
+        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [RUN_ID]).fetchone()
+    assert set(rows) == {"tiny-teacher", "tiny-student"}
+    assert rows["tiny-student"].metrics == metrics["student"]
+    assert rows["tiny-teacher"].annotator == "lexicon"
+    assert status == ("completed",)
+
+
+def test_a_build_config_uses_a_registered_predictor_by_name(trained) -> None:
+    home, *_ = trained
+    factory = FactoryHome.resolve(home)
+    predictor = load_predictor(
+        PredictorConfig(model="registered:tiny-student"), factory.models, factory.database
+    )
+    assert isinstance(predictor, BoundaryPredictor)
+    labels = predictor.label_chunk("<think>\nOkay, let's see.", " Hmm, Read n and the n integers.")
+    assert labels and all(0 <= offset < 33 for offset, _ in labels)
+    with pytest.raises(UnknownPredictor, match=r"'nope'.*registered: tiny-student, tiny-teacher"):
+        load_predictor(PredictorConfig(model="registered:nope"), factory.models, factory.database)
+
+
+def test_a_rerun_resumes_without_duplicating_or_retraining(trained) -> None:
+    home, config, metrics, _ = trained
+    database = home / "factory.duckdb"
+    with connect(database) as con:
+        before = _row_counts(con)
+    weights = home / "models" / "predictors" / "tiny-teacher" / "model.safetensors"
+    written = weights.stat().st_mtime_ns
+    again = train_boundary_predictors(config, run_id=RUN_ID)
+    with connect(database) as con:
+        assert _row_counts(con) == before
+    assert again == metrics
+    assert weights.stat().st_mtime_ns == written, "a finished predictor is not trained again"
+
+
+def _row_counts(con) -> tuple:
+    return con.execute(
+        "SELECT (SELECT count(*) FROM predictor_traces), (SELECT count(*) FROM predictor_windows),"
+        " (SELECT count(*) FROM predictor_windows WHERE status IS NOT NULL)"
+    ).fetchone()
+
+
+def test_bad_trace_lines_and_annotator_answers_are_counted_with_their_reasons(
+    tmp_path: Path, models_root: Path, prefect_harness
+) -> None:
+    home = make_home(tmp_path / "home", models_root)
+    traces = tmp_path / "traces.jsonl"
+    good = "Okay, let's see. Hmm, Read n and the n integers. Wait, Add them all up. I think done."
+    lines = [
+        json.dumps({"text": f"<think>\n{good}\n</think>\n\nanswer"}),
+        "{not json",
+        json.dumps({"thinking": "no text field"}),
+        json.dumps({"text": "<think>\n \n</think>\n\nonly an answer"}),
+        json.dumps({"text": good}),
+    ]
+    traces.write_text("\n".join(lines) + "\n")
+    # The miniature teacher as the annotator: it cannot answer JSON, as a weak LLM may not.
+    config = training_config(
+        home,
+        teacher={"traces": {"file": str(traces)}},
+        windows={"words": 8, "count": 6, "seed": 0},
+        annotator={
+            "kind": "model",
+            "model": {"model": "miniature:teacher", "temperature": 0.0},
+            "max_new_tokens": 24,
+        },
+    )
+    factory = FactoryHome.resolve(home)
+    run_id = "bad-input"
+    counts = collect_traces(run_id, "teacher", config, factory, tmp_path)
+    assert counts == {"ok": 2, "failed": 2, "empty": 1}
+    assert draw_windows(run_id, "teacher", config, factory) == 6
+    assert annotate_windows(run_id, "teacher", config, factory) == {"rejected": 6}
+    with connect(factory.database) as con:
+        reasons = con.execute(
+            "SELECT reason FROM predictor_traces WHERE status <> 'ok' ORDER BY trace_id"
+        ).fetchall()
+        rejected = con.execute(
+            "SELECT reason, answer FROM predictor_windows WHERE status = 'rejected'"
+        ).fetchall()
+    assert [reason for (reason,) in reasons] == [
+        "line 2 is not JSON: Expecting property name enclosed in double quotes",
+        "line 3 has no string `text` field",
+        "the thinking is empty",
+    ]
+    assert all(reason.startswith("not JSON") and answer for reason, answer in rejected)
+
+
+def test_the_cli_lists_the_registered_predictors_and_refuses_a_bad_config(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, _, metrics, _ = trained
+    monkeypatch.setenv("COLUMNS", "300")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["predictors", "list", "--home", str(home)])
+    assert listed.exit_code == 0, listed.output
+    assert "tiny-teacher" in listed.output and "tiny-student" in listed.output
+    assert f"{metrics['student']['token_accuracy']:.3f}" in listed.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nteacher: {traces: {}}\nstudent: {traces: {file: t.jsonl}}\n")
+    refused = runner.invoke(app, ["predictors", "train", str(bad), "--home", str(home)])
+    assert refused.exit_code == 2
+    assert "teacher.traces" in refused.output and "exactly one of model" in refused.output
+    assert "training: Field required" in refused.output
