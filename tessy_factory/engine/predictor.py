@@ -131,8 +131,13 @@ class BoundaryPredictor:
         return style.tolist()
 
     def _read(self, state: PredictorWindow, ids: list[int]) -> list[float]:
-        """Style probabilities at every position of `ids`, reading into the window's cache
-        only the tokens after those it shares with what it read before."""
+        """Style probabilities at every position of `ids` but maybe the last, reading into
+        the window's cache only the tokens after those it shares with what it read before.
+
+        The labels need no output of the last position (it classifies the token after
+        `ids`), so where only that one is unread nothing runs: a check one token after the
+        last, as when each token begins a word, costs no forward pass.
+        """
         keep = 0
         while keep < min(len(ids), len(state.ids)) and state.ids[keep] == ids[keep]:
             keep += 1
@@ -141,7 +146,7 @@ class BoundaryPredictor:
         elif state.values.get_seq_length() > keep:
             state.values.crop(keep - state.values.get_seq_length())
         del state.ids[keep:], state.style[keep:]
-        if keep < len(ids):
+        if keep < len(ids) - 1:
             inputs = torch.tensor([ids[keep:]], device=self.device)
             logits = self.model(input_ids=inputs, cache=state.values, use_cache=True).logits
             state.style += logits[0].softmax(-1)[:, STYLE].tolist()
