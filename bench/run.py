@@ -1,7 +1,7 @@
 """Run the generation benchmarks and print their tables: medians and ratios, every
 baseline measured in the same run on the same machine.
 
-    .venv/bin/python bench/run.py                  # everything (over an hour on 2 cores)
+    .venv/bin/python bench/run.py                  # everything (about half an hour on 2 cores)
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
 """
