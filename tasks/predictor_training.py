@@ -84,8 +84,9 @@ def collect_traces(
 def draw_windows(run_id: str, role: str, config: PredictorTrainingConfig, home: FactoryHome) -> int:
     """Draw the role's word windows once; a re-run keeps those already drawn."""
     with connect(home.database) as con:
-        if _window_count(con, run_id, role):
-            return _window_count(con, run_id, role)
+        drawn = _window_count(con, run_id, role)
+        if drawn:
+            return drawn
         traces = con.execute(sql("predictor_traces_ok"), [run_id, role]).fetchall()
         if not traces:
             raise ValueError(f"{role}: no usable trace to draw windows from (see the traces)")
