@@ -26,6 +26,13 @@ def sample_id(run_id: str, prompt_id: str, mode: str, index: int) -> str:
     return hashlib.sha256(f"{run_id}|{prompt_id}|{mode}|{index}".encode()).hexdigest()[:16]
 
 
+def sample_seed(base_seed: int, prompt_id: str, mode: str, index: int, attempt: int) -> int:
+    """The sampling seed of one attempt at a slot. It leaves the run id out, so building the
+    same config again, in any run, writes the same samples."""
+    digest = hashlib.sha256(f"{base_seed}|{prompt_id}|{mode}|{index}".encode()).hexdigest()
+    return int(digest[:15], 16) + attempt
+
+
 @dataclass(frozen=True)
 class Slot:
     """One sample to write: which prompt, mode and index, and how many attempts it had."""
@@ -142,7 +149,9 @@ async def _attempts(
     outcome = Outcome("failed", None)
     for attempt in range(slot.attempts + 1, config.generation.max_attempts + 1):
         # A fresh seed per attempt: a retry with the same seed would fail the same way.
-        seed = config.generation.seed * 1_000_003 + int(slot.sample_id, 16) + attempt
+        seed = sample_seed(
+            config.generation.seed, slot.prompt_id, str(slot.mode), slot.index, attempt
+        )
         started = time.perf_counter()
         head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index]
         try:

@@ -10,10 +10,13 @@ import datasets
 import pytest
 
 from flows.build import QualityGateFailed, build_dataset
-from tasks.runs import RunConflict
+from tasks.generation import generate
+from tasks.runs import RunConflict, open_run
+from tasks.sourcing import load_prompts
 from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
+from tessy_factory.home import FactoryHome
 from tessy_factory.publish.local_hub import existing_versions
 
 RUN_ID = "e2e-1"
@@ -153,3 +156,27 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
     assert existing_versions(home / "hub", config.publish.repo_id) == []
     report = (home / "reports" / "retry-1.md").read_text()
     assert "| published | 0 |" in report and "**FAIL**" in report
+
+
+def test_the_same_config_writes_the_same_samples_in_another_run(
+    tmp_path, models_root, prefect_harness
+):
+    home = FactoryHome.resolve(make_home(tmp_path / "home", models_root))
+    config = BuildConfig.model_validate(
+        {
+            "home": str(home.root),
+            "sources": [{"kind": "demo", "count": 3, "seed": 5}],
+            "generation": {"modes": ["tessy"], "max_total_tokens": 256},
+        }
+    )
+    for run_id in ("first", "second"):
+        open_run(run_id, config, home)
+        load_prompts(run_id, config.sources, home, tmp_path)
+        generate(run_id, config, home)
+    with connect(home.database) as con:
+        texts = con.execute(
+            "SELECT run_id, prompt_id, text FROM generations WHERE status = 'ok' ORDER BY 2, 1"
+        ).fetchall()
+    by_run = {run: {p: t for r, p, t in texts if r == run} for run in ("first", "second")}
+    assert len(by_run["first"]) == 3
+    assert by_run["first"] == by_run["second"]
