@@ -1,7 +1,8 @@
-"""Run the generation benchmarks and print their tables: medians and ratios, every
-baseline measured in the same run on the same machine.
+"""Run the benchmarks and print their tables: medians and ratios, every baseline measured in
+the same run on the same machine.
 
     .venv/bin/python bench/run.py                  # everything (about half an hour on 2 cores)
+    .venv/bin/python bench/run.py --only verify --repeats 5
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
 """
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import local_engine
+import sandbox_judge
 import server_pool
 import torch
 from bench_models import build_bench_models
@@ -22,12 +24,23 @@ from tessy_factory.home import FactoryHome
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["local", "server"])
+    parser.add_argument("--only", choices=["local", "server", "verify"])
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=0, help="judging: 0 is one per core")
+    parser.add_argument("--sandboxes", nargs="+", default=["bubblewrap", "unshare"])
     args = parser.parse_args()
+    if args.only in (None, "verify"):
+        print(
+            f"Judging the 164 HumanEval reference solutions, {args.workers or 'one per core'} "
+            f"workers (medians of {args.repeats} alternating runs)"
+        )
+        results = sandbox_judge.run(args.sandboxes, args.repeats, args.workers)
+        sandbox_judge.print_table(results)
+        if args.only == "verify":
+            return
     with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
         models = build_bench_models(Path(tmp))
         print(f"{local_engine.describe(models)}, {torch.get_num_threads()} torch threads")

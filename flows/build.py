@@ -13,7 +13,7 @@ from tasks.publishing import publish
 from tasks.reporting import write_report
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
 from tasks.sourcing import load_prompts
-from tasks.verification import verify
+from tasks.verification import check_tests, verify
 from tessy_factory.config import BuildConfig
 from tessy_factory.home import FactoryHome
 
@@ -46,6 +46,7 @@ def build_dataset(
     open_run(run_id, config, home)
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
+        check_tests(run_id, config.verification, home)
         generate(run_id, config, home)
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config.curation, home)

@@ -12,6 +12,14 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
+# The sandbox that judges generated code: bubblewrap, and gcc for its supervisor and C++.
+if ! command -v bwrap >/dev/null || ! command -v g++ >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq bubblewrap g++ >/dev/null
+  else
+    echo "note: install bubblewrap and g++ (e.g. sudo apt-get install bubblewrap g++)" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # Pinned first: this version is a CPU build on local disk here; an unpinned torch pulls

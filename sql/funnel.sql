@@ -2,6 +2,9 @@
 WITH
     prompt_rows AS (SELECT count(*) AS n FROM prompts WHERE run_id = $run_id),
     quarantine_rows AS (SELECT count(*) AS n FROM quarantine WHERE run_id = $run_id),
+    excluded_rows AS (
+        SELECT count(*) AS n FROM prompt_checks WHERE run_id = $run_id AND status = 'excluded'
+    ),
     generation_rows AS (
         SELECT
             count(*) FILTER (WHERE status = 'ok') AS ok,
@@ -27,10 +30,11 @@ WITH
 SELECT
     prompt_rows.n + quarantine_rows.n AS prompts_in,
     quarantine_rows.n AS quarantined,
+    excluded_rows.n AS tests_excluded,
     generation_rows.ok AS generated,
     generation_rows.failed AS failed,
     verdict_rows.accepted AS verified,
     curation_rows.duplicate AS deduped,
     curation_rows.kept AS kept,
     release_rows.n AS published
-FROM prompt_rows, quarantine_rows, generation_rows, verdict_rows, curation_rows, release_rows;
+FROM prompt_rows, quarantine_rows, excluded_rows, generation_rows, verdict_rows, curation_rows, release_rows;

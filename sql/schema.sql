@@ -65,6 +65,20 @@ CREATE TABLE IF NOT EXISTS verdicts (
     PRIMARY KEY (run_id, sample_id)
 );
 
+-- Columns added after the first release.
+ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS first_failing_case INTEGER; -- 1-based
+ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS cases JSON; -- [{case, verdict, wall_s, cpu_s, ...}]
+
+-- Test-suite sanity: a prompt whose reference fails its tests, or whose tests accept an
+-- empty program, is excluded before generation.
+CREATE TABLE IF NOT EXISTS prompt_checks (
+    run_id        VARCHAR NOT NULL,
+    prompt_id     VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,          -- ok | excluded
+    reason        VARCHAR,                   -- why it was excluded
+    PRIMARY KEY (run_id, prompt_id)
+);
+
 CREATE TABLE IF NOT EXISTS curation (
     run_id        VARCHAR NOT NULL,
     sample_id     VARCHAR NOT NULL,

@@ -1,7 +1,13 @@
-"""Task: judge every generated sample of the run that has no verdict yet."""
+"""Tasks: check each prompt's own tests before generation, and judge every generated sample.
+
+Both open the judge the same way: the configured sandbox, which must first pass its
+self-check (`tessy_factory.verify.selfcheck`), so a weakened sandbox stops the build before
+any generated code runs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from prefect import get_run_logger, task
@@ -10,50 +16,91 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory.config import VerificationConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
-from tessy_factory.verify.judge import Verdict, judge_many
-from tessy_factory.verify.runner import Limits
+from tessy_factory.verify.judge import Judge, Judgement, Verdict, judge_many
+from tessy_factory.verify.sanity import JudgeFailed, problem_with_tests
+from tessy_factory.verify.selfcheck import ensure_isolation
 
 # Verdicts are stored per batch, so an interrupted run keeps what was judged.
 BATCH = 32
+
+
+def open_judge(config: VerificationConfig) -> Judge:
+    """The build's judge, once its sandbox passed the self-check."""
+    logger = get_run_logger()
+    judge = Judge.from_config(config)
+    if judge.sandbox.name == "unsafe":
+        logger.warning("verification: sandbox 'unsafe': generated code runs without isolation")
+    else:
+        ensure_isolation(judge.sandbox, judge.limits, config.python)
+        logger.info("verification: the %s sandbox passed its self-check", judge.sandbox.name)
+    return judge
+
+
+@task(name="check-tests", cache_policy=NO_CACHE)
+def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[str, int]:
+    """Exclude each prompt whose tests accept an empty program or reject its own reference.
+
+    References are Python programs, so they are checked with a Python judge whatever the
+    build's language. A sandbox failure leaves the prompt unchecked, for a re-run.
+    """
+    logger = get_run_logger()
+    if not config.check_tests:
+        return {}
+    judge = open_judge(config.model_copy(update={"language": "python"}))
+    counts = {"ok": 0, "excluded": 0}
+    with connect(home.database) as con:
+        pending = con.execute(sql("prompts_unchecked"), [run_id]).fetchall()
+        for prompt_id, tests, reference in pending:
+            try:
+                reason = problem_with_tests(judge, json.loads(tests), reference)
+            except JudgeFailed as exc:
+                logger.warning("check-tests: prompt %s not checked: %s", prompt_id, exc)
+                continue
+            status = "ok" if reason is None else "excluded"
+            counts[status] += 1
+            if reason is not None:
+                logger.warning("check-tests: prompt %s excluded: %s", prompt_id, reason)
+            con.execute(sql("insert_prompt_check"), [run_id, prompt_id, status, reason])
+    logger.info("check-tests: %s", counts)
+    return counts
 
 
 @task(name="verify", cache_policy=NO_CACHE)
 def verify(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[str, int]:
     """Run each pending sample's program against its prompt's tests; counts by verdict."""
     logger = get_run_logger()
-    limits = Limits(
-        time_limit_s=config.time_limit_s,
-        memory_mb=config.memory_mb,
-        output_limit_bytes=config.output_limit_bytes,
-    )
     counts: dict[str, int] = {}
     with connect(home.database) as con:
         pending = con.execute(sql("unverified_samples"), [run_id]).fetchall()
         logger.info("verification: %d samples to judge", len(pending))
+        if not pending:
+            return counts
+        judge = open_judge(config)
         for start in range(0, len(pending), BATCH):
             batch = pending[start : start + BATCH]
-            judgements = judge_many(
-                [(text, json.loads(tests)) for _, text, tests in batch], limits, config.workers
-            )
+            items = [(text, json.loads(tests)) for _, text, tests in batch]
             rows = []
-            for (sid, _, _), j in zip(batch, judgements, strict=True):
+            for (sid, _, _), j in zip(batch, judge_many(judge, items, config.workers), strict=True):
                 counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
                 if j.verdict is Verdict.SANDBOX_ERROR:
                     # The judge's own failure: left unjudged, so a re-run judges it again.
                     logger.warning("verification: sample %s not judged: %s", sid, j.detail)
                     continue
-                rows.append(
-                    [
-                        run_id,
-                        sid,
-                        j.verdict.value,
-                        j.tests_passed,
-                        j.tests_total,
-                        j.detail,
-                        j.seconds,
-                    ]
-                )
+                rows.append([run_id, sid, *_verdict_row(j)])
             if rows:
                 con.executemany(sql("insert_verdict"), rows)
     logger.info("verification: %s", counts)
     return counts
+
+
+def _verdict_row(j: Judgement) -> list:
+    cases = [dataclasses.asdict(case) for case in j.cases]
+    return [
+        j.verdict.value,
+        j.tests_passed,
+        j.tests_total,
+        j.detail,
+        j.seconds,
+        j.first_failure,
+        json.dumps(cases),
+    ]

@@ -52,6 +52,13 @@ class DemoSource(Strict):
     seed: int = Field(2026, description="Seed of the drawn instances.")
 
 
+class HumanEvalSource(Strict):
+    """OpenAI's HumanEval (164 Python problems with tests and reference solutions), offline."""
+
+    kind: Literal["humaneval"] = "humaneval"
+    limit: int | None = Field(None, ge=1, description="Read at most this many problems.")
+
+
 class FileSource(Strict):
     """Prompts from a JSONL or Parquet file with `text` and `tests` columns."""
 
@@ -84,7 +91,7 @@ class SQLSource(Strict):
 
 
 PromptSource = Annotated[
-    DemoSource | FileSource | HFSource | SQLSource, Field(discriminator="kind")
+    DemoSource | HumanEvalSource | FileSource | HFSource | SQLSource, Field(discriminator="kind")
 ]
 
 
@@ -232,12 +239,54 @@ class GenerationConfig(Strict):
         return self
 
 
-class VerificationConfig(Strict):
-    """Limits for running generated programs against tests."""
+class OutputComparison(Strict):
+    """How a stdio case's output is compared with the expected output."""
 
+    mode: Literal["tokens", "exact"] = Field(
+        "tokens", description="tokens: whitespace-separated tokens equal; exact: byte for byte."
+    )
+    ignore_case: bool = Field(False, description="Compare case-insensitively.")
+    float_abs_tol: float | None = Field(
+        None, ge=0, description="Tokens mode: numbers this close (absolutely) are equal."
+    )
+    float_rel_tol: float | None = Field(
+        None, ge=0, description="Tokens mode: numbers this close (relatively) are equal."
+    )
+
+
+class VerificationConfig(Strict):
+    """How generated programs are run against their tests: sandbox, language and limits."""
+
+    sandbox: Literal["auto", "bubblewrap", "unshare", "unsafe"] = Field(
+        "auto",
+        description="Isolation layer; auto takes bubblewrap, else unshare, else refuses. "
+        "unsafe runs generated code without isolation.",
+    )
+    language: Literal["python", "cpp"] = Field(
+        "python", description="Language of the programs judged (the answer's last such block)."
+    )
     time_limit_s: float = Field(2.0, gt=0, le=600, description="Wall time per test case.")
+    cpu_time_s: float | None = Field(
+        None, gt=0, description="CPU time per test case; default the wall limit plus 1 s."
+    )
     memory_mb: int = Field(512, ge=16, description="Address-space limit per program.")
-    output_limit_bytes: int = Field(1_000_000, ge=1024)
+    max_processes: int = Field(64, ge=1, description="Processes and threads per program.")
+    max_open_files: int = Field(64, ge=8, description="Open files per program.")
+    file_size_mb: int = Field(16, ge=1, description="Largest file a program may write.")
+    scratch_mb: int = Field(64, ge=1, description="Size of a program's private scratch space.")
+    output_limit_bytes: int = Field(1_000_000, ge=1024, description="Stdout cap per run.")
+    compile_time_limit_s: float = Field(30.0, gt=0, description="Wall time of a C++ compile.")
+    compile_memory_mb: int = Field(2048, ge=64, description="Address space of a C++ compile.")
+    stop_at_first_failure: bool = Field(True, description="Stop a sample at its first failure.")
+    comparison: OutputComparison = Field(default_factory=OutputComparison)
+    python: str = Field("python3", description="Python that runs programs (on /usr/bin:/bin).")
+    cxx: str = Field("g++", description="C++ compiler (on /usr/bin:/bin).")
+    cxx_flags: list[str] = Field(default_factory=lambda: ["-std=c++17", "-O2"])
+    check_tests: bool = Field(
+        True,
+        description="Before generating, run each prompt's reference solution (must pass) and "
+        "an empty program (must fail) against its tests; a prompt failing either is excluded.",
+    )
     workers: int = Field(0, ge=0, description="Parallel programs; 0 means one per CPU core.")
 
 

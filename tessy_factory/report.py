@@ -105,6 +105,7 @@ def build_report(
         f"# Build report: {run_id}\n\n"
         "## Drop funnel\n\n"
         f"{funnel_markdown(counts)}\n"
+        f"{excluded_markdown(con, run_id)}"
         "## Generation modes\n\n"
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"
@@ -112,3 +113,13 @@ def build_report(
         "## Quality gate (great-expectations)\n\n"
         f"{quality_md}"
     )
+
+
+def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The prompts the test-suite check excluded and why, or nothing when there are none."""
+    rows = con.execute(sql("excluded_prompts"), [run_id]).fetchall()
+    if not rows:
+        return ""
+    lines = ["Prompts excluded because their own tests failed the check:", ""]
+    lines += [f"- {source} row {row}: {reason}" for source, row, reason in rows]
+    return "\n".join(lines) + "\n\n"

@@ -34,7 +34,16 @@ def write_extra_prompts(path: Path) -> None:
         "text": "Read two integers a and b on one line and print their sum.",
         "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 7\n", "output": "12\n"}],
     }
-    lines = [json.dumps(good), "{not json", json.dumps({"text": "no tests here"})]
+    # Two prompts whose own tests fail the check: excluded before generation, with reasons.
+    bad_reference = {**good, "text": "Print the sum of a and b.", "reference": "print(0)"}
+    vacuous = {"text": "Print nothing at all.", "tests": [{"input": "", "output": ""}]}
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"text": "no tests here"}),
+        json.dumps(bad_reference),
+        json.dumps(vacuous),
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -68,7 +77,8 @@ def test_published_version_loads_with_the_funnels_row_count(built, tmp_path):
     with connect(home / "factory.duckdb") as con:
         counts = funnel(con, RUN_ID)
     assert counts["published"] == len(loaded) == result.rows
-    assert counts["prompts_in"] == 8 and counts["quarantined"] == 2
+    assert counts["prompts_in"] == 10 and counts["quarantined"] == 2
+    assert counts["tests_excluded"] == 2
     assert counts["generated"] + counts["failed"] == 6 * len(MODES)
     assert 0 < counts["published"] <= counts["verified"]
     assert set(loaded["verdict"]) == {"accepted"}
@@ -86,6 +96,9 @@ def test_report_shows_each_mode_and_is_saved(built):
     for mode in MODES:
         assert f"| {mode} | 6 |" in report
     assert "Drop funnel" in report and "Quality gate" in report
+    assert "| tests excluded | 2 |" in report
+    assert "row 3: its reference solution fails its tests (wrong_answer" in report
+    assert "row 4: its tests accept an empty program" in report
     assert f"| published | {result.rows} |" in report
     assert "**FAIL**" not in report
     # The cost of cooperation, from the stored time of each sample.

@@ -313,6 +313,7 @@ def test_funnel_counts_each_stage(con):
     assert counts == {
         "prompts_in": 3,
         "quarantined": 1,
+        "tests_excluded": 0,
         "generated": 6,
         "failed": 1,
         "verified": 3,
@@ -323,6 +324,7 @@ def test_funnel_counts_each_stage(con):
     assert list(counts) == [
         "prompts_in",
         "quarantined",
+        "tests_excluded",
         "generated",
         "failed",
         "verified",

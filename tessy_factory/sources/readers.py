@@ -22,11 +22,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tessy_factory.config import DemoSource, FileSource, HFSource, SQLSource
+from tessy_factory.config import DemoSource, FileSource, HFSource, HumanEvalSource, SQLSource
 from tessy_factory.db import sql
 from tessy_factory.demo.problems import build_problems
+from tessy_factory.sources.humaneval import HUMANEVAL_LICENSE, humaneval_fields, humaneval_problems
 
-Source = DemoSource | FileSource | HFSource | SQLSource
+Source = DemoSource | HumanEvalSource | FileSource | HFSource | SQLSource
 
 DEMO_LICENSE = "Apache-2.0"
 REQUIRED_COLUMNS = ("text", "tests")
@@ -64,8 +65,8 @@ def read_rows(source: Source, base_dir: Path) -> Iterator[RawRow]:
 def source_label(source: Source) -> str:
     """The readable name recorded as `source` on every prompt of this source."""
     match source.kind:
-        case "demo":
-            return "demo"
+        case "demo" | "humaneval":
+            return source.kind
         case "jsonl" | "parquet":
             return f"{source.kind}:{source.path}"
         case "hf":
@@ -79,7 +80,7 @@ def source_label(source: Source) -> str:
 
 def source_license(source: Source) -> str:
     """The license recorded on every prompt of this source."""
-    return DEMO_LICENSE if source.kind == "demo" else source.license
+    return {"demo": DEMO_LICENSE, "humaneval": HUMANEVAL_LICENSE}.get(source.kind) or source.license
 
 
 def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
@@ -92,6 +93,12 @@ def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
             "reference": problem.reference,
         }
         yield RawRow(label, index, f"row {index}", fields)
+
+
+def _read_humaneval(source: HumanEvalSource, base_dir: Path) -> Iterator[RawRow]:
+    problems = islice(humaneval_problems(), source.limit)
+    for index, problem in enumerate(problems):
+        yield RawRow("humaneval", index, problem["task_id"], humaneval_fields(problem))
 
 
 def _read_jsonl(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
@@ -226,6 +233,7 @@ def _require_columns(
 
 _READERS: dict[str, Callable[[Any, Path], Iterator[RawRow]]] = {
     "demo": _read_demo,
+    "humaneval": _read_humaneval,
     "jsonl": _read_jsonl,
     "parquet": _read_parquet,
     "hf": _read_hf,

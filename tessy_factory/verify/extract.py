@@ -14,6 +14,7 @@ from tessy_factory.trace_format import THINK_CLOSE
 # Info strings that name each language; a block without an info string matches any language.
 LANGUAGE_TAGS: dict[str, frozenset[str]] = {
     "python": frozenset({"python", "py", "python3"}),
+    "cpp": frozenset({"cpp", "c++", "cxx", "cc"}),
 }
 
 _markdown = MarkdownIt("commonmark")

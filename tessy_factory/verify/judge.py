@@ -3,33 +3,42 @@
 Tests come in two styles (a JSON-able dict per prompt):
     {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...]}
     {"style": "assert", "entry_point": "name", "code": "def check(candidate): ..."}
-A stdio case passes when stdout equals the expected output token by token (whitespace-split).
-An assert test runs program + test code + `check(entry_point)` once and passes when it exits
-cleanly. Failures of the judge itself (the sandbox cannot start) are `sandbox_error`, never
-blamed on the sample.
+A stdio case passes when the output matches (`verification.comparison`). An assert test runs
+program + test code + `check(entry_point)` once (Python only) and passes when the check ran to
+its end. Failures of the judge itself (the sandbox cannot start, tests it cannot use) are
+`sandbox_error`, never blamed on the sample.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from tessy_factory.config import Strict, describe_errors
+from tessy_factory.config import OutputComparison, Strict, VerificationConfig, describe_errors
+from tessy_factory.verify.compare import outputs_match
 from tessy_factory.verify.extract import extract_program
-from tessy_factory.verify.runner import Limits, RunResult, run_program
+from tessy_factory.verify.languages import (
+    CompileError,
+    Cpp,
+    Python,
+    Runnable,
+    compile_limits,
+)
+from tessy_factory.verify.sandbox import Limits, RunResult, Sandbox, open_sandbox
 
 PREVIEW_CHARS = 60
 # A program killed by one of these signals while near its address-space limit most likely
 # failed to allocate (C code that aborts or crashes instead of raising MemoryError).
-ALLOCATION_FAILURE_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGKILL}
+ALLOCATION_FAILURE_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS}
 NEAR_MEMORY_LIMIT = 0.8
 
 
@@ -39,10 +48,22 @@ class Verdict(StrEnum):
     TIME_LIMIT = "time_limit"
     MEMORY_LIMIT = "memory_limit"
     RUNTIME_ERROR = "runtime_error"
-    SYNTAX_ERROR = "syntax_error"
+    COMPILE_ERROR = "compile_error"
     OUTPUT_LIMIT = "output_limit"
     NO_CODE = "no_code"
     SANDBOX_ERROR = "sandbox_error"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One test case's run: its verdict and what it cost."""
+
+    case: int  # 1-based
+    verdict: Verdict
+    wall_s: float | None
+    cpu_s: float | None
+    peak_memory_mb: float | None
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,8 @@ class Judgement:
     tests_total: int
     detail: str
     seconds: float
+    cases: tuple[CaseResult, ...] = ()
+    first_failure: int | None = None  # the 1-based number of the first failing case
 
 
 class StdioCase(Strict):
@@ -91,105 +114,167 @@ def parse_tests(tests: dict) -> StdioTests | AssertTests:
         raise ValueError(f"tests: {describe_errors(exc)}") from exc
 
 
-def judge(
-    text: str, tests: dict, limits: Limits, *, stop_at_first_failure: bool = True
-) -> Judgement:
-    """Judge one generated sample (`<think>...</think>` then the answer) against `tests`."""
-    started = time.monotonic()
-    try:
-        parsed = parse_tests(tests)
-    except ValueError as exc:
-        # Unusable tests are the prompt's fault, never the sample's: the judge cannot judge.
-        return Judgement(Verdict.SANDBOX_ERROR, 0, 0, str(exc), time.monotonic() - started)
-    total = len(parsed.cases) if isinstance(parsed, StdioTests) else 1
-    program = extract_program(text)
-    if program is None:
-        verdict, passed, detail = Verdict.NO_CODE, 0, "no python code block after </think>"
-    elif (problem := _syntax_problem(program)) is not None:
-        verdict, passed, detail = Verdict.SYNTAX_ERROR, 0, problem
-    else:
+class _JudgeFault(Exception):
+    """The judge cannot judge this sample; never the sample's fault."""
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Judges programs in one language, in one sandbox, under one set of limits.
+
+    Plain data apart from the sandbox, so it can be shipped to a Dask or Ray worker.
+    """
+
+    sandbox: Sandbox
+    language: Python | Cpp
+    limits: Limits
+    compile_limits: Limits
+    comparison: OutputComparison = field(default_factory=OutputComparison)
+    stop_at_first_failure: bool = True
+
+    @classmethod
+    def from_config(cls, config: VerificationConfig) -> Judge:
+        """The judge a build's verification config describes; SandboxUnavailable if its
+        sandbox does not work here."""
+        language = (
+            Python(config.python)
+            if config.language == "python"
+            else Cpp(config.cxx, tuple(config.cxx_flags))
+        )
+        limits = Limits(
+            time_limit_s=config.time_limit_s,
+            memory_mb=config.memory_mb,
+            output_limit_bytes=config.output_limit_bytes,
+            cpu_time_s=config.cpu_time_s,
+            file_size_mb=config.file_size_mb,
+            max_processes=config.max_processes,
+            max_open_files=config.max_open_files,
+            scratch_mb=config.scratch_mb,
+        )
+        return cls(
+            sandbox=open_sandbox(config.sandbox),
+            language=language,
+            limits=limits,
+            compile_limits=compile_limits(
+                config.compile_time_limit_s, config.compile_memory_mb, config.file_size_mb
+            ),
+            comparison=config.comparison,
+            stop_at_first_failure=config.stop_at_first_failure,
+        )
+
+    def judge(self, text: str, tests: dict) -> Judgement:
+        """Judge one generated sample (`<think>...</think>` then the answer)."""
+        return self.judge_program(extract_program(text, self.language.name), tests)
+
+    def judge_program(self, program: str | None, tests: dict) -> Judgement:
+        """Judge a program (None: the answer had none) against `tests`."""
+        started = time.monotonic()
         try:
+            parsed = parse_tests(tests)
+            total = len(parsed.cases) if isinstance(parsed, StdioTests) else 1
+            if program is None:
+                lang = self.language.name
+                verdict = Verdict.NO_CODE, f"no {lang} code block after </think>"
+                return _judgement(*verdict, total, started)
+            built = self.language.build(program, self.sandbox, self.compile_limits)
+            if isinstance(built, CompileError):
+                return _judgement(Verdict.COMPILE_ERROR, built.detail, total, started)
             if isinstance(parsed, StdioTests):
-                verdict, passed, detail = _judge_stdio(
-                    program, parsed, limits, stop_at_first_failure
-                )
+                cases = self._stdio_cases(built, parsed)
             else:
-                verdict, passed, detail = _judge_assert(program, parsed, limits)
+                cases = [self._assert_case(program, parsed)]
+        except (ValueError, _JudgeFault) as exc:
+            return _judgement(Verdict.SANDBOX_ERROR, str(exc), 0, started)
         except OSError as exc:
-            verdict, passed, detail = Verdict.SANDBOX_ERROR, 0, f"could not run the program: {exc}"
-    return Judgement(verdict, passed, total, detail, time.monotonic() - started)
+            detail = f"could not run the program: {exc}"
+            return _judgement(Verdict.SANDBOX_ERROR, detail, 0, started)
+        return _summary(cases, total, started)
+
+    def _stdio_cases(self, built: Runnable, tests: StdioTests) -> list[CaseResult]:
+        results = []
+        for number, case in enumerate(tests.cases, start=1):
+            result = self.sandbox.run(built.argv, built.files, case.input.encode(), self.limits)
+            failure = _run_failure(result, self.limits)
+            stdout = result.stdout.decode("utf-8", errors="replace")
+            if failure is None and not outputs_match(case.output, stdout, self.comparison):
+                expected, got = _preview(case.output), _preview(stdout)
+                failure = Verdict.WRONG_ANSWER, f"expected {expected}, got {got}"
+            verdict, detail = failure or (Verdict.ACCEPTED, "passed")
+            results.append(_case(number, verdict, detail, result))
+            if failure is not None and self.stop_at_first_failure:
+                break
+        return results
+
+    def _assert_case(self, program: str, tests: AssertTests) -> CaseResult:
+        if not self.language.runs_asserts:
+            raise _JudgeFault(
+                f"assert tests run Python programs; this judge runs {self.language.name}"
+            )
+        # A program that exits early (e.g. `sys.exit(main())`) exits cleanly without running
+        # the check, so success is a fresh marker printed after the check, not the exit code.
+        marker = f"check passed {secrets.token_hex(8)}"
+        combined = f"{program}\n\n{tests.code}\n\ncheck({tests.entry_point})\nprint({marker!r})\n"
+        built = self.language.build(combined, self.sandbox, self.compile_limits)
+        if isinstance(built, CompileError):
+            return CaseResult(1, Verdict.COMPILE_ERROR, None, None, None, built.detail)
+        result = self.sandbox.run(built.argv, built.files, b"", self.limits)
+        failure = _run_failure(result, self.limits)
+        if failure is None:
+            if _last_line(result.stdout.decode("utf-8", errors="replace")) == marker:
+                return _case(1, Verdict.ACCEPTED, "check passed", result)
+            why = "check: the program exited before the check ran"
+            return _case(1, Verdict.WRONG_ANSWER, why, result)
+        verdict, why = failure
+        if verdict is Verdict.RUNTIME_ERROR and _last_line(result.stderr_tail).startswith(
+            "AssertionError"
+        ):
+            verdict = Verdict.WRONG_ANSWER
+        return _case(1, verdict, f"check: {why}", result)
 
 
-def judge_many(items: list[tuple[str, dict]], limits: Limits, workers: int) -> list[Judgement]:
-    """Judge (text, tests) pairs in parallel, in order; `workers=0` means one per CPU core."""
+def judge_many(judge: Judge, items: list[tuple[str, dict]], workers: int) -> list[Judgement]:
+    """Judge (text, tests) pairs in parallel, in order; `workers=0` means one per CPU core.
+
+    Threads suffice: each judgement waits on sandboxed processes, not on Python code.
+    """
     if workers < 0:
         raise ValueError(f"workers must be 0 (one per CPU core) or more, got {workers}")
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda item: judge(item[0], item[1], limits), items))
+        return list(pool.map(lambda item: judge.judge(*item), items))
 
 
-def _syntax_problem(program: str) -> str | None:
-    try:
-        compile(program, "main.py", "exec")
-    except SyntaxError as exc:
-        return f"line {exc.lineno}: {exc.msg}"
-    except (ValueError, RecursionError, MemoryError) as exc:
-        # Null bytes, or nesting too deep for the compiler.
-        return f"cannot compile: {exc}"
-    return None
+def _case(number: int, verdict: Verdict, detail: str, result: RunResult) -> CaseResult:
+    return CaseResult(number, verdict, result.wall_s, result.cpu_s, result.peak_memory_mb, detail)
 
 
-def _judge_stdio(
-    program: str, tests: StdioTests, limits: Limits, stop_at_first_failure: bool
-) -> tuple[Verdict, int, str]:
-    passed, first_failure = 0, None
-    for number, case in enumerate(tests.cases, start=1):
-        result = run_program(program, case.input, limits)
-        failure = _run_failure(result, limits)
-        if failure is None and case.output.split() != result.stdout.split():
-            expected, got = _preview(case.output), _preview(result.stdout)
-            failure = Verdict.WRONG_ANSWER, f"expected {expected}, got {got}"
-        if failure is None:
-            passed += 1
-            continue
-        if first_failure is None:
-            first_failure = failure[0], f"case {number}: {failure[1]}"
-        if stop_at_first_failure:
-            break
-    if first_failure is None:
-        return Verdict.ACCEPTED, passed, f"all {passed} cases passed"
-    return first_failure[0], passed, first_failure[1]
+def _judgement(verdict: Verdict, detail: str, total: int, started: float) -> Judgement:
+    return Judgement(verdict, 0, total, detail, time.monotonic() - started)
 
 
-def _judge_assert(program: str, tests: AssertTests, limits: Limits) -> tuple[Verdict, int, str]:
-    # A program that exits early (e.g. `sys.exit(main())`) exits cleanly without running the
-    # check, so success is a fresh marker printed after the check, not the exit code.
-    marker = f"check passed {secrets.token_hex(8)}"
-    combined = f"{program}\n\n{tests.code}\n\ncheck({tests.entry_point})\nprint({marker!r})\n"
-    result = run_program(combined, "", limits)
-    failure = _run_failure(result, limits)
-    if failure is None:
-        if _last_line(result.stdout) == marker:
-            return Verdict.ACCEPTED, 1, "check passed"
-        return Verdict.WRONG_ANSWER, 0, "check: the program exited before the check ran"
-    verdict, why = failure
-    if verdict is Verdict.RUNTIME_ERROR and _last_line(result.stderr_tail).startswith(
-        "AssertionError"
-    ):
-        verdict = Verdict.WRONG_ANSWER
-    return verdict, 0, f"check: {why}"
+def _summary(cases: list[CaseResult], total: int, started: float) -> Judgement:
+    passed = sum(case.verdict is Verdict.ACCEPTED for case in cases)
+    failed = next((case for case in cases if case.verdict is not Verdict.ACCEPTED), None)
+    seconds = time.monotonic() - started
+    if failed is None:
+        detail = f"all {passed} cases passed" if total > 1 else cases[0].detail
+        return Judgement(Verdict.ACCEPTED, passed, total, detail, seconds, tuple(cases))
+    detail = failed.detail if total == 1 else f"case {failed.case}: {failed.detail}"
+    return Judgement(failed.verdict, passed, total, detail, seconds, tuple(cases), failed.case)
 
 
 def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | None:
     """The verdict and reason when a run failed on its own terms (before comparing output)."""
-    if result.output_limited or result.signal == signal.SIGXFSZ:
+    # Python ignores SIGXFSZ, so a file past the limit shows as EFBIG ("File too large").
+    file_too_large = f"[Errno {errno.EFBIG}]" in _last_line(result.stderr_tail)
+    if result.output_limited or result.signal == signal.SIGXFSZ or file_too_large:
         return Verdict.OUTPUT_LIMIT, f"output over {limits.output_limit_bytes} bytes or file limit"
     if result.timed_out or result.signal == signal.SIGXCPU:
         return Verdict.TIME_LIMIT, f"ran past {limits.time_limit_s:g} s"
     if _out_of_memory(result, limits):
         return Verdict.MEMORY_LIMIT, f"ran out of its {limits.memory_mb} MB"
     if result.signal is not None:
-        return Verdict.RUNTIME_ERROR, f"killed by {signal.Signals(result.signal).name}"
+        name = signal.strsignal(result.signal) or f"signal {result.signal}"
+        return Verdict.RUNTIME_ERROR, f"killed by {name}"
     if result.exit_code != 0:
         last = _preview(_last_line(result.stderr_tail))
         return Verdict.RUNTIME_ERROR, f"exit code {result.exit_code}: {last}"
@@ -197,7 +282,8 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
 
 
 def _out_of_memory(result: RunResult, limits: Limits) -> bool:
-    if _last_line(result.stderr_tail).startswith("MemoryError"):
+    last = _last_line(result.stderr_tail)
+    if last.startswith("MemoryError") or "std::bad_alloc" in last:
         return True
     return (
         result.signal in ALLOCATION_FAILURE_SIGNALS

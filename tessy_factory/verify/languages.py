@@ -1,0 +1,88 @@
+"""The languages programs are judged in: how each is checked or compiled, and how it runs.
+
+`build` turns source into what runs per test case: the files to place in the sandbox and the
+command. A compile error is a verdict on the sample, never the judge's fault; a compiler that
+cannot start is (OSError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tessy_factory.verify.sandbox import Limits, Sandbox
+
+COMPILE_OUTPUT_LIMIT = 256 * 1024 * 1024
+DIAGNOSTIC_LINES = 3
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A program ready to run once per test case."""
+
+    files: Mapping[str, bytes]
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class CompileError:
+    """Why a program does not compile."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class Python:
+    """Python 3, run with `-I` (no user site, no environment). Syntax is checked in-process:
+    a syntax error needs no sandbox run per test case."""
+
+    interpreter: str = "python3"
+    name = "python"
+    runs_asserts = True
+
+    def build(self, source: str, sandbox: Sandbox, limits: Limits) -> Runnable | CompileError:
+        try:
+            compile(source, "main.py", "exec")
+        except SyntaxError as exc:
+            return CompileError(f"line {exc.lineno}: {exc.msg}")
+        except (ValueError, RecursionError, MemoryError) as exc:
+            # Null bytes, or nesting too deep for the compiler.
+            return CompileError(f"cannot compile: {exc}")
+        return Runnable({"main.py": source.encode()}, [self.interpreter, "-I", "main.py"])
+
+
+@dataclass(frozen=True)
+class Cpp:
+    """C++ compiled once in the sandbox; the binary then runs per test case."""
+
+    compiler: str = "g++"
+    flags: tuple[str, ...] = ("-std=c++17", "-O2")
+    name = "cpp"
+    runs_asserts = False
+
+    def build(self, source: str, sandbox: Sandbox, limits: Limits) -> Runnable | CompileError:
+        # The binary leaves the sandbox on stdout, so no host directory is ever writable to it.
+        script = 'c="$1"; shift; "$c" "$@" -o main main.cpp >&2 && exec cat main'
+        argv = ["sh", "-c", script, "sh", self.compiler, *self.flags]
+        result = sandbox.run(argv, {"main.cpp": source.encode()}, b"", limits)
+        if result.timed_out:
+            return CompileError(f"the compiler ran past {limits.time_limit_s:g} s")
+        if result.exit_code != 0 or result.output_limited:
+            return CompileError(_diagnostic(result.stderr_tail) or f"exit {result.exit_code}")
+        return Runnable({"main": result.stdout}, ["./main"])
+
+
+def compile_limits(time_limit_s: float, memory_mb: int, file_size_mb: int) -> Limits:
+    """Limits for a compile: the compiler's own processes, and room for the binary."""
+    return Limits(
+        time_limit_s=time_limit_s,
+        memory_mb=memory_mb,
+        output_limit_bytes=COMPILE_OUTPUT_LIMIT,
+        file_size_mb=max(file_size_mb, 256),
+        scratch_mb=512,
+    )
+
+
+def _diagnostic(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    return " | ".join((errors or stderr.splitlines())[:DIAGNOSTIC_LINES])

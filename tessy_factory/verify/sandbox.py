@@ -1,0 +1,465 @@
+"""The sandbox: run one untrusted program, default-deny, under resource limits.
+
+Three layers, strongest first (see design.md):
+
+- `bubblewrap`: every namespace unshared (no network, own PIDs, own mounts), a read-only view
+  of the system directories only (no home, no /etc beyond the loader's cache and
+  /etc/alternatives, no factory files), a private size-capped tmpfs as scratch, uid 65534
+  with no capabilities, a cleared environment, and it dies with the judge. As root, bwrap
+  itself is first dropped to an unprivileged uid with `setpriv`: a user namespace made by
+  root maps the program to host root, which could read root's files and write /proc/sys.
+- `unshare`: own network, PID, mount (for /proc), IPC and UTS namespaces, then `setpriv` to an
+  unprivileged uid; the program sees the host's files as that uid does. Needs root.
+- `unsafe`: limits and a cleared environment only, as the judge's own user. Chosen only when
+  the user asks for it by name.
+
+Whatever the layer, the chain ends in the supervisor (`supervise.c`), which forks the program
+with its rlimits, ends it at the wall-clock limit and reports its status and resource usage
+on a pipe. In the first two layers the supervisor is PID 1 of the program's PID namespace, so
+the program cannot signal it, and every process the program started dies with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from tessy_factory.verify.supervisor import supervisor_binary
+
+MIB = 1024 * 1024
+SANDBOX_PATH = "/usr/bin:/bin"
+CHILD_ENV = {"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
+STDERR_TAIL_BYTES = 4096
+READ_CHUNK_BYTES = 64 * 1024
+# The supervisor enforces the time limit; the judge steps in only when the sandbox itself is
+# stuck, this long after the limit.
+BACKSTOP_S = 2.0
+# After the sandbox exits, the pipes may still be held by an escaped process (unsafe layer);
+# read what is left for at most this long.
+DRAIN_S = 0.5
+# Host uids the programs run as when the judge is root: one per program running at once, so
+# RLIMIT_NPROC (counted per host uid without a user namespace) is per program. Far above
+# the uids of people and of subordinate-uid ranges.
+SANDBOX_UID_BASE = 2_000_000_000
+# Inside bubblewrap: where the scratch tmpfs and the supervisor are.
+BWRAP_WORKDIR = "/tmp"
+BWRAP_SUPERVISOR = "/supervise"
+SUPERVISOR_COPY = ".supervise"
+# System directories shown to bubblewrapped programs, read-only; a symlink (merged /usr)
+# is recreated as a symlink.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/alternatives")
+# World-writable directories the unshare layer covers with an empty tmpfs.
+SHARED_WRITABLE = ("/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox layer that was asked for works on this machine; the message says why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one run of a program."""
+
+    time_limit_s: float
+    memory_mb: int
+    output_limit_bytes: int
+    cpu_time_s: float | None = None  # default: the wall limit plus one second
+    file_size_mb: int = 16
+    max_processes: int = 64
+    max_open_files: int = 64
+    scratch_mb: int = 64
+
+    def cpu_seconds(self) -> int:
+        return math.ceil(self.cpu_time_s or self.time_limit_s + 1)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did, as the supervisor measured it. `exit_code` is None when a signal
+    ended the program."""
+
+    exit_code: int | None
+    signal: int | None
+    stdout: bytes
+    stderr_tail: str
+    wall_s: float
+    cpu_s: float
+    peak_memory_mb: float
+    timed_out: bool
+    output_limited: bool
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """How one layer starts the supervisor: the command before it, where it is, and where
+    the program runs."""
+
+    prefix: list[str]
+    supervisor: str
+    cwd: str
+    pass_fds: tuple[int, ...] = ()
+
+
+class _UidPool:
+    """Hands each concurrent run a host uid of its own (see SANDBOX_UID_BASE)."""
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+        self._next = SANDBOX_UID_BASE
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[int]:
+        with self._lock:
+            uid = self._free.pop() if self._free else self._next
+            self._next = max(self._next, uid + 1)
+        try:
+            yield uid
+        finally:
+            with self._lock:
+                self._free.append(uid)
+
+
+_UIDS = _UidPool()
+
+
+@dataclass(frozen=True)
+class Sandbox(ABC):
+    """One isolation layer. `run` is safe to call from several threads at once."""
+
+    name: ClassVar[str]
+    scratch_root: str = field(default_factory=tempfile.gettempdir)
+
+    def run(
+        self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
+    ) -> RunResult:
+        """Run `argv` in a fresh workspace holding `files`; OSError when the sandbox fails."""
+        with contextlib.ExitStack() as stack:
+            uid = stack.enter_context(_UIDS.lease()) if os.geteuid() == 0 else None
+            launch = self._launch(stack, files, limits, uid)
+            stdin_file = stack.enter_context(tempfile.TemporaryFile())
+            stdin_file.write(stdin)
+            stdin_file.seek(0)
+            return _supervised(launch, argv, stdin_file, limits)
+
+    @abstractmethod
+    def _launch(
+        self,
+        stack: contextlib.ExitStack,
+        files: Mapping[str, bytes],
+        limits: Limits,
+        uid: int | None,
+    ) -> _Launch: ...
+
+    def _scratch_with(
+        self, stack: contextlib.ExitStack, files: Mapping[str, bytes], uid: int | None
+    ) -> str:
+        """A fresh host directory holding `files`, owned by the program's uid."""
+        scratch = tempfile.mkdtemp(prefix="tessy-run-", dir=self.scratch_root)
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        for name, data in files.items():
+            path = Path(scratch, name)
+            path.write_bytes(data)
+            path.chmod(0o755)
+        if uid is not None:
+            os.chown(scratch, uid, uid)
+        return scratch
+
+
+class BubblewrapSandbox(Sandbox):
+    name = "bubblewrap"
+
+    def _launch(self, stack, files, limits, uid):
+        args = [
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--uid", "65534",
+            "--gid", "65534",
+            "--disable-userns",
+            "--cap-drop", "ALL",
+            "--clearenv",
+            *_setenv(CHILD_ENV),
+            "--die-with-parent",
+            "--new-session",
+            "--as-pid-1",
+            *_system_view(),
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--size", str(limits.scratch_mb * MIB),
+            "--tmpfs", BWRAP_WORKDIR,
+            "--ro-bind", supervisor_binary(), BWRAP_SUPERVISOR,
+        ]  # fmt: skip
+        fds = []
+        for name, data in files.items():
+            fd = stack.enter_context(_memory_file(data))
+            fds.append(fd)
+            args += ["--perms", "0555", "--ro-bind-data", str(fd), f"{BWRAP_WORKDIR}/{name}"]
+        args += ["--chdir", BWRAP_WORKDIR]
+        prefix = [*_drop_to(uid), *args] if uid is not None else args
+        return _Launch(prefix, BWRAP_SUPERVISOR, "/", tuple(fds))
+
+
+class UnshareSandbox(Sandbox):
+    name = "unshare"
+
+    def _launch(self, stack, files, limits, uid):
+        if uid is None:
+            raise OSError("the unshare sandbox needs root, to drop the program to another uid")
+        namespaces = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+        namespaces += ["--ipc", "--uts"]
+        # The supervisor travels in the scratch directory: /tmp, where it was built, is
+        # hidden from the program.
+        supervisor = Path(supervisor_binary()).read_bytes()
+        scratch = self._scratch_with(stack, {**files, SUPERVISOR_COPY: supervisor}, uid)
+        # In the new mount namespace, before dropping root: the scratch directory becomes
+        # /tmp, and the other world-writable places get empty tmpfs, so nothing the program
+        # writes outside its scratch reaches the host.
+        mounts = [f'mount --bind "$0" {BWRAP_WORKDIR}']
+        mounts += [f"mount -t tmpfs -o size=1m tmpfs {path}" for path in _shared_writable()]
+        shell = [
+            "sh",
+            "-c",
+            " && ".join([*mounts, f"cd {BWRAP_WORKDIR}", "unset OLDPWD PWD", 'exec "$@"']),
+            scratch,
+        ]
+        supervisor_path = f"{BWRAP_WORKDIR}/{SUPERVISOR_COPY}"
+        return _Launch([*namespaces, *shell, *_drop_to(uid)], supervisor_path, "/")
+
+
+class UnsafeSandbox(Sandbox):
+    name = "unsafe"
+
+    def _launch(self, stack, files, limits, uid):
+        return _Launch([], supervisor_binary(), self._scratch_with(stack, files, None))
+
+
+LAYERS: dict[str, type[Sandbox]] = {
+    layer.name: layer for layer in (BubblewrapSandbox, UnshareSandbox, UnsafeSandbox)
+}
+
+
+def open_sandbox(kind: str) -> Sandbox:
+    """The sandbox layer `kind` (or the strongest that works, for "auto").
+
+    SandboxUnavailable names each layer tried and why it does not work. "unsafe" is never
+    picked by "auto": running untrusted code without isolation must be asked for by name.
+    """
+    if kind == "auto":
+        problems = {}
+        for name in ("bubblewrap", "unshare"):
+            problem = layer_problem(name)
+            if problem is None:
+                return LAYERS[name]()
+            problems[name] = problem
+        tried = "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+        raise SandboxUnavailable(
+            f"no sandbox works here ({tried}). Install bubblewrap (apt-get install bubblewrap), "
+            "or set verification.sandbox: unsafe to run generated code without isolation"
+        )
+    if kind not in LAYERS:
+        raise SandboxUnavailable(f"unknown sandbox {kind!r}: use one of auto, {', '.join(LAYERS)}")
+    if (problem := layer_problem(kind)) is not None:
+        raise SandboxUnavailable(f"the {kind} sandbox does not work here: {problem}")
+    return LAYERS[kind]()
+
+
+@functools.cache
+def layer_problem(kind: str) -> str | None:
+    """Why the layer `kind` cannot run a program here, or None when it can."""
+    tool = {"bubblewrap": "bwrap", "unshare": "unshare"}.get(kind)
+    if tool is not None and shutil.which(tool) is None:
+        return f"{tool} is not installed"
+    if kind == "unshare" and os.geteuid() != 0:
+        return "it needs root"
+    limits = Limits(time_limit_s=10, memory_mb=256, output_limit_bytes=1024)
+    try:
+        result = LAYERS[kind]().run(["true"], {}, b"", limits)
+    except OSError as exc:
+        return str(exc)
+    if result.exit_code != 0:
+        return f"a trivial program failed: {result.stderr_tail.strip() or result}"
+    return None
+
+
+def _supervised(launch: _Launch, argv: list[str], stdin_file, limits: Limits) -> RunResult:
+    report_read, report_write = os.pipe()
+    command = [
+        *launch.prefix,
+        launch.supervisor,
+        str(max(1, round(limits.time_limit_s * 1000))),
+        str(report_write),
+        str(limits.cpu_seconds()),
+        str(limits.memory_mb * MIB),
+        str(limits.file_size_mb * MIB),
+        str(limits.max_processes),
+        str(limits.max_open_files),
+        "--",
+        *argv,
+    ]
+    with open(report_read, "rb") as report_pipe:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdin=stdin_file,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=launch.cwd,
+                env=CHILD_ENV,
+                start_new_session=True,
+                pass_fds=(report_write, *launch.pass_fds),
+            )
+        finally:
+            # The supervisor holds its own copy; ours would keep the pipe from ever ending.
+            os.close(report_write)
+        with proc:
+            stdout, stderr, output_limited, stuck = _capture(
+                proc, started + limits.time_limit_s + BACKSTOP_S, limits.output_limit_bytes
+            )
+        report = report_pipe.read()
+    stderr_text = stderr.decode("utf-8", errors="replace")
+    if stuck:
+        # The supervisor ends every run at its wall limit; a sandbox still there is stuck.
+        raise OSError(f"the sandbox did not end {BACKSTOP_S:g} s after the wall limit")
+    if not report:
+        raise OSError(f"the sandbox failed (exit {proc.returncode}): {stderr_text.strip()}")
+    measured = json.loads(report)
+    if measured.get("exec_error"):
+        raise OSError(f"cannot run {argv[0]!r}: {os.strerror(measured['exec_error'])}")
+    return RunResult(
+        exit_code=None if measured["exit_code"] < 0 else measured["exit_code"],
+        signal=measured["signal"] or None,
+        stdout=stdout[: limits.output_limit_bytes],
+        stderr_tail=stderr_text,
+        wall_s=measured["wall_s"],
+        cpu_s=measured["cpu_s"],
+        peak_memory_mb=measured["peak_memory_mb"],
+        timed_out=measured["timed_out"],
+        output_limited=output_limited,
+    )
+
+
+def _capture(
+    proc: subprocess.Popen[bytes], deadline: float, output_limit: int
+) -> tuple[bytes, bytes, bool, bool]:
+    """Read stdout and stderr until the sandbox has exited and both pipes are closed.
+
+    Returns (stdout, stderr tail, output limited, stuck). Past `output_limit` bytes the judge
+    closes its end of stdout, so the program dies of a broken pipe (or of its time limit).
+    Past `deadline` the sandbox counts as stuck. Either way it is reaped here and its whole
+    process group killed.
+    """
+    stdout, stderr = bytearray(), bytearray()
+    output_limited = stuck = False
+    exited = os.pidfd_open(proc.pid)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
+            selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+            selector.register(exited, selectors.EVENT_READ, "exit")
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    stuck = exited in selector.get_map()
+                    break
+                for key, _ in selector.select(remaining):
+                    if key.data == "exit":
+                        selector.unregister(exited)
+                        # The group id stays reserved until the sandbox is reaped, so this
+                        # cannot hit an unrelated process.
+                        _kill_group(proc.pid)
+                        deadline = min(deadline, time.monotonic() + DRAIN_S)
+                        continue
+                    chunk = os.read(key.fd, READ_CHUNK_BYTES)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                    elif key.data == "stderr":
+                        stderr = (stderr + chunk)[-STDERR_TAIL_BYTES:]
+                    else:
+                        stdout += chunk
+                        if len(stdout) > output_limit:
+                            output_limited = True
+                            selector.unregister(proc.stdout)
+                            proc.stdout.close()
+    finally:
+        os.close(exited)
+        _kill_group(proc.pid)
+        _, status, _ = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return bytes(stdout), bytes(stderr), output_limited, stuck
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _drop_to(uid: int) -> list[str]:
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--no-new-privs",
+    ]
+
+
+def _setenv(env: Mapping[str, str]) -> list[str]:
+    return [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+
+
+@functools.cache
+def _system_view() -> tuple[str, ...]:
+    """bwrap arguments that show the system directories read-only, as they are here."""
+    args: list[str] = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        args += ["--ro-bind-try", path, path]
+    return tuple(args)
+
+
+@functools.cache
+def _shared_writable() -> tuple[str, ...]:
+    """Directories besides /tmp that any user may write to here."""
+    found = {os.path.realpath(path) for path in SHARED_WRITABLE if os.path.isdir(path)}
+    return tuple(sorted(found))
+
+
+@contextlib.contextmanager
+def _memory_file(data: bytes) -> Iterator[int]:
+    """An anonymous in-memory file holding `data`, read from the start (bwrap copies it)."""
+    fd = os.memfd_create("tessy-file")  # close-on-exec; pass_fds hands it to bwrap only
+    try:
+        _write_all(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
