@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from tessy_factory.config import VerificationConfig
 from tessy_factory.verify.judge import Judge, Verdict
-from tessy_factory.verify.sandbox import SANDBOX_UID_BASE, UnsafeSandbox, layer_problem
+from tessy_factory.verify.sandbox import _UIDS, SANDBOX_UID_BASE, UnsafeSandbox, layer_problem
 from tessy_factory.verify.selfcheck import IsolationRegressed, ensure_isolation
 
 LAYERS = [
@@ -172,3 +173,19 @@ def test_self_check_stops_a_build_without_isolation(monkeypatch) -> None:
     message = str(raised.value)
     assert "connected to the judge's port" in message
     assert "wrote " in message
+
+
+def test_two_processes_never_run_programs_as_the_same_uid() -> None:
+    """Sandbox uids are claimed host-wide, so another factory process gets other ones."""
+    holder = (
+        "import sys, time\nfrom tessy_factory.verify.sandbox import _UIDS\n"
+        "with _UIDS.lease() as uid:\n    print(uid, flush=True)\n    time.sleep(30)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = int(other.stdout.readline())
+        with _UIDS.lease() as first, _UIDS.lease() as second:
+            assert theirs not in (first, second) and first != second
+    finally:
+        other.kill()
+        other.wait()

@@ -304,3 +304,20 @@ def test_judge_many_keeps_the_order_of_its_input() -> None:
     ]
     got = [j.verdict for j in judge_many(JUDGE, items, workers=0)]
     assert got == [Verdict.ACCEPTED, Verdict.NO_CODE, Verdict.WRONG_ANSWER, Verdict.ACCEPTED]
+
+
+def test_an_assert_pass_cannot_be_forged_from_the_programs_own_file() -> None:
+    # The program reads its own source for the success marker, prints it and leaves.
+    forger = (
+        "import re, sys\ndef inc(x):\n    return x\n"
+        "found = re.findall(r'check passed [0-9a-f]{16}', open(__file__).read())\n"
+        "if found:\n    print(found[0])\n    sys.exit(0)\n"
+    )
+    got = judge(sample(forger), INC_TESTS)
+    assert got.verdict == Verdict.WRONG_ANSWER
+
+
+def test_a_lone_surrogate_is_a_compile_error_not_the_judges_fault() -> None:
+    assert judge(sample("print('\ud800')"), SUM_TESTS).verdict == Verdict.COMPILE_ERROR
+    got = CPP.judge(sample("int main() { return '\ud800'; }", "cpp"), SUM_TESTS)
+    assert got.verdict == Verdict.COMPILE_ERROR

@@ -212,12 +212,18 @@ class Judge:
             )
         # A program that exits early (e.g. `sys.exit(main())`) exits cleanly without running
         # the check, so success is a fresh marker printed after the check, not the exit code.
+        # The marker arrives on stdin once the program's own code has run: it is not in the
+        # file the program could read, nor in memory while its top level runs.
         marker = f"check passed {secrets.token_hex(8)}"
-        combined = f"{program}\n\n{tests.code}\n\ncheck({tests.entry_point})\nprint({marker!r})\n"
+        combined = (
+            f"{program}\n\n{tests.code}\n\n"
+            f"_tessy_marker = __import__('sys').stdin.readline().strip()\n"
+            f"check({tests.entry_point})\nprint(_tessy_marker)\n"
+        )
         built = self.language.build(combined, self.sandbox, self.compile_limits)
         if isinstance(built, CompileError):
             return CaseResult(1, Verdict.COMPILE_ERROR, None, None, None, built.detail)
-        result = self.sandbox.run(built.argv, built.files, b"", self.limits)
+        result = self.sandbox.run(built.argv, built.files, f"{marker}\n".encode(), self.limits)
         failure = _run_failure(result, self.limits)
         if failure is None:
             if _last_line(result.stdout.decode("utf-8", errors="replace")) == marker:

@@ -42,13 +42,14 @@ class Python:
 
     def build(self, source: str, sandbox: Sandbox, limits: Limits) -> Runnable | CompileError:
         try:
+            data = _utf8(source)
             compile(source, "main.py", "exec")
         except SyntaxError as exc:
             return CompileError(f"line {exc.lineno}: {exc.msg}")
         except (ValueError, RecursionError, MemoryError) as exc:
-            # Null bytes, or nesting too deep for the compiler.
+            # Null bytes, lone surrogates, or nesting too deep for the compiler.
             return CompileError(f"cannot compile: {exc}")
-        return Runnable({"main.py": source.encode()}, [self.interpreter, "-I", "main.py"])
+        return Runnable({"main.py": data}, [self.interpreter, "-I", "main.py"])
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,14 @@ class Cpp:
     runs_asserts = False
 
     def build(self, source: str, sandbox: Sandbox, limits: Limits) -> Runnable | CompileError:
+        try:
+            source_bytes = _utf8(source)
+        except UnicodeEncodeError as exc:
+            return CompileError(f"cannot compile: {exc}")
         # The binary leaves the sandbox on stdout, so no host directory is ever writable to it.
         script = 'c="$1"; shift; "$c" "$@" -o main main.cpp >&2 && exec cat main'
         argv = ["sh", "-c", script, "sh", self.compiler, *self.flags]
-        result = sandbox.run(argv, {"main.cpp": source.encode()}, b"", limits)
+        result = sandbox.run(argv, {"main.cpp": source_bytes}, b"", limits)
         if result.timed_out:
             return CompileError(f"the compiler ran past {limits.time_limit_s:g} s")
         if result.exit_code != 0 or result.output_limited:
@@ -86,3 +91,8 @@ def compile_limits(time_limit_s: float, memory_mb: int, file_size_mb: int) -> Li
 def _diagnostic(stderr: str) -> str:
     errors = [line for line in stderr.splitlines() if "error" in line]
     return " | ".join((errors or stderr.splitlines())[:DIAGNOSTIC_LINES])
+
+
+def _utf8(source: str) -> bytes:
+    """The program's bytes; UnicodeEncodeError (a ValueError) for lone surrogates."""
+    return source.encode("utf-8")

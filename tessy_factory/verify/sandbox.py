@@ -8,8 +8,10 @@ Three layers, strongest first (see design.md):
   with no capabilities, a cleared environment, and it dies with the judge. As root, bwrap
   itself is first dropped to an unprivileged uid with `setpriv`: a user namespace made by
   root maps the program to host root, which could read root's files and write /proc/sys.
-- `unshare`: own network, PID, mount (for /proc), IPC and UTS namespaces, then `setpriv` to an
-  unprivileged uid; the program sees the host's files as that uid does. Needs root.
+- `unshare`: own network, PID, mount, IPC and UTS namespaces, then `setpriv` to an
+  unprivileged uid. /tmp is its scratch directory; /var/tmp, /dev/shm and /run are empty.
+  Elsewhere the program sees the host's files as that uid does, and could write to any
+  other world-writable directory. Needs root.
 - `unsafe`: limits and a cleared environment only, as the judge's own user. Chosen only when
   the user asks for it by name.
 
@@ -21,7 +23,9 @@ the program cannot signal it, and every process the program started dies with it
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import fcntl
 import functools
 import json
 import math
@@ -56,6 +60,7 @@ DRAIN_S = 0.5
 # RLIMIT_NPROC (counted per host uid without a user namespace) is per program. Far above
 # the uids of people and of subordinate-uid ranges.
 SANDBOX_UID_BASE = 2_000_000_000
+UID_LOCK_DIR = "tessy-sandbox-uids"
 # Inside bubblewrap: where the scratch tmpfs and the supervisor are.
 BWRAP_WORKDIR = "/tmp"
 BWRAP_SUPERVISOR = "/supervise"
@@ -64,8 +69,9 @@ SUPERVISOR_COPY = ".supervise"
 # is recreated as a symlink.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/alternatives")
-# World-writable directories the unshare layer covers with an empty tmpfs.
-SHARED_WRITABLE = ("/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+# Directories the unshare layer covers with an empty tmpfs: the world-writable ones, and /run
+# with the host's sockets (D-Bus, nscd) that a network namespace does not cut off.
+SHARED_WRITABLE = ("/var/tmp", "/dev/shm", "/run")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -117,23 +123,40 @@ class _Launch:
 
 
 class _UidPool:
-    """Hands each concurrent run a host uid of its own (see SANDBOX_UID_BASE)."""
+    """Hands each concurrent run a host uid of its own (see SANDBOX_UID_BASE).
+
+    A uid is claimed host-wide with a lock file that this process holds until it exits, so
+    two factory processes (or Dask and Ray workers) never run programs as the same uid. The
+    oldest free uid is reused first, giving a finished run's namespace time to wind down.
+    """
 
     def __init__(self) -> None:
-        self._free: list[int] = []
+        self._free: collections.deque[int] = collections.deque()
         self._next = SANDBOX_UID_BASE
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[int]:
         with self._lock:
-            uid = self._free.pop() if self._free else self._next
-            self._next = max(self._next, uid + 1)
+            uid = self._free.popleft() if self._free else self._claim()
         try:
             yield uid
         finally:
             with self._lock:
                 self._free.append(uid)
+
+    def _claim(self) -> int:
+        locks = Path(tempfile.gettempdir(), UID_LOCK_DIR)
+        locks.mkdir(mode=0o755, exist_ok=True)
+        while True:
+            uid, self._next = self._next, self._next + 1
+            fd = os.open(locks / str(uid), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return uid  # the fd stays open: the claim lasts as long as this process
 
 
 _UIDS = _UidPool()
@@ -229,8 +252,7 @@ class UnshareSandbox(Sandbox):
         supervisor = Path(supervisor_binary()).read_bytes()
         scratch = self._scratch_with(stack, {**files, SUPERVISOR_COPY: supervisor}, uid)
         # In the new mount namespace, before dropping root: the scratch directory becomes
-        # /tmp, and the other world-writable places get empty tmpfs, so nothing the program
-        # writes outside its scratch reaches the host.
+        # /tmp, and the usual world-writable places and /run get empty tmpfs.
         mounts = [f'mount --bind "$0" {BWRAP_WORKDIR}']
         mounts += [f"mount -t tmpfs -o size=1m tmpfs {path}" for path in _shared_writable()]
         shell = [
