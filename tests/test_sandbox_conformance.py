@@ -16,7 +16,15 @@ import pytest
 
 from tessy_factory.config import VerificationConfig
 from tessy_factory.verify.judge import Judge, Verdict
-from tessy_factory.verify.sandbox import _UIDS, SANDBOX_UID_BASE, UnsafeSandbox, layer_problem
+from tessy_factory.verify.sandbox import (
+    _THREAD,
+    _UIDS,
+    SANDBOX_UID_BASE,
+    BubblewrapSandbox,
+    Limits,
+    UnsafeSandbox,
+    layer_problem,
+)
 from tessy_factory.verify.selfcheck import IsolationRegressed, ensure_isolation
 
 LAYERS = [
@@ -33,7 +41,8 @@ def sample(code: str) -> str:
 
 
 def leftovers() -> list[str]:
-    """Processes a run may have left: our marked sleepers, and anything of a sandbox uid."""
+    """Processes a run may have left: our marked sleepers, and anything of a sandbox uid
+    but the sandbox servers."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -43,7 +52,9 @@ def leftovers() -> list[str]:
             uid = int(Path(entry.path, "status").read_text().split("Uid:")[1].split()[0])
         except (OSError, IndexError):
             continue
-        if MARKER.encode() in cmdline or uid >= SANDBOX_UID_BASE:
+        # The bubblewrap layer's sandbox servers run as sandbox uids between runs, by design.
+        serving = cmdline.endswith(b"--serve\0")
+        if MARKER.encode() in cmdline or (uid >= SANDBOX_UID_BASE and not serving):
             found.append(f"{entry.name}: {cmdline!r}")
     return found
 
@@ -189,3 +200,46 @@ def test_two_processes_never_run_programs_as_the_same_uid() -> None:
     finally:
         other.kill()
         other.wait()
+
+
+BUBBLEWRAP = pytest.mark.skipif(bool(layer_problem("bubblewrap")), reason="bubblewrap off")
+LIMITS = Limits(time_limit_s=2.0, memory_mb=256, output_limit_bytes=64 * 1024)
+
+
+def run_python(sandbox: BubblewrapSandbox, code: str):
+    return sandbox.run(["python3", "-I", "main.py"], {"main.py": code.encode()}, b"", LIMITS)
+
+
+@BUBBLEWRAP
+def test_programs_sharing_a_sandbox_server_see_nothing_of_each_other() -> None:
+    sandbox = BubblewrapSandbox()
+    leave = (
+        "import os, socket\n"
+        "for path in ('/tmp/left', '/dev/shm/left', '/left', '/dev/left'):\n"
+        "    try:\n        open(path, 'w').write('x')\n    except OSError:\n        pass\n"
+        "s = socket.socket(socket.AF_UNIX)\ns.bind('\\0tessy-left')\ns.listen()\n"
+        f"if os.fork() == 0:\n    os.execv('/bin/sleep', ['sleep', '{MARKER}'])\n"
+    )
+    assert run_python(sandbox, leave).exit_code == 0
+    look = (
+        "import os, socket\n"
+        "print([p for p in ('/tmp/left', '/dev/shm/left', '/left', '/dev/left') "
+        "if os.path.exists(p)])\n"
+        "try:\n    socket.socket(socket.AF_UNIX).connect('\\0tessy-left')\n"
+        "    print('connected')\nexcept OSError:\n    print('alone')\n"
+        "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+    )
+    got = run_python(sandbox, look)
+    assert got.stdout.decode().split("\n")[:3] == ["[]", "alone", "[1, 2]"]
+    assert no_leftovers() == []
+
+
+@BUBBLEWRAP
+def test_a_dead_sandbox_server_is_replaced() -> None:
+    sandbox = BubblewrapSandbox()
+    assert run_python(sandbox, "print(1)").stdout == b"1\n"
+    server = _THREAD.server
+    os.killpg(server.process.pid, 9)
+    server.process.wait()
+    assert run_python(sandbox, "print(2)").stdout == b"2\n"
+    assert _THREAD.server is not server

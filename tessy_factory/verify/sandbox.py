@@ -8,6 +8,8 @@ Three layers, strongest first (see design.md):
   with no capabilities, a cleared environment, and it dies with the judge. As root, bwrap
   itself is first dropped to an unprivileged uid with `setpriv`: a user namespace made by
   root maps the program to host root, which could read root's files and write /proc/sys.
+  One such sandbox serves each judging thread (`_Server`); each program in it gets fresh
+  mount, PID, IPC and UTS namespaces and a fresh scratch tmpfs.
 - `unshare`: own network, PID, mount, IPC and UTS namespaces, then `setpriv` to an
   unprivileged uid. /tmp is its scratch directory; /var/tmp, /dev/shm and /run are empty.
   Elsewhere the program sees the host's files as that uid does, and could write to any
@@ -18,7 +20,8 @@ Three layers, strongest first (see design.md):
 Whatever the layer, the chain ends in the supervisor (`supervise.c`), which forks the program
 with its rlimits, ends it at the wall-clock limit and reports its status and resource usage
 on a pipe. In the first two layers the supervisor is PID 1 of the program's PID namespace, so
-the program cannot signal it, and every process the program started dies with it.
+the program cannot signal it, and every process the program started dies with it. The
+bubblewrap layer starts its chain once per thread: the supervisor's `--serve` mode.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ import os
 import selectors
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +71,7 @@ UID_LOCK_DIR = "tessy-sandbox-uids"
 BWRAP_WORKDIR = "/tmp"
 BWRAP_SUPERVISOR = "/supervise"
 SUPERVISOR_COPY = ".supervise"
+REQUEST_MAGIC = 0x7465737379303031  # supervise.c's REQUEST_MAGIC
 # System directories shown to bubblewrapped programs, read-only; a symlink (merged /usr)
 # is recreated as a symlink.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -119,7 +126,6 @@ class _Launch:
     prefix: list[str]
     supervisor: str
     cwd: str
-    pass_fds: tuple[int, ...] = ()
 
 
 class _UidPool:
@@ -137,13 +143,19 @@ class _UidPool:
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[int]:
-        with self._lock:
-            uid = self._free.popleft() if self._free else self._claim()
+        uid = self.take()
         try:
             yield uid
         finally:
-            with self._lock:
-                self._free.append(uid)
+            self.give_back(uid)
+
+    def take(self) -> int:
+        with self._lock:
+            return self._free.popleft() if self._free else self._claim()
+
+    def give_back(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid)
 
     def _claim(self) -> int:
         locks = Path(tempfile.gettempdir(), UID_LOCK_DIR)
@@ -160,6 +172,8 @@ class _UidPool:
 
 
 _UIDS = _UidPool()
+# Each judging thread's sandbox server (bubblewrap).
+_THREAD = threading.local()
 
 
 @dataclass(frozen=True)
@@ -167,19 +181,28 @@ class Sandbox(ABC):
     """One isolation layer. `run` is safe to call from several threads at once."""
 
     name: ClassVar[str]
+
+    @abstractmethod
+    def run(
+        self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
+    ) -> RunResult:
+        """Run `argv` in a fresh workspace holding `files`; OSError when the sandbox fails."""
+
+
+@dataclass(frozen=True)
+class _SpawnedSandbox(Sandbox):
+    """A layer that starts a new chain of processes, ending in the supervisor, per run."""
+
     scratch_root: str = field(default_factory=tempfile.gettempdir)
 
     def run(
         self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
     ) -> RunResult:
-        """Run `argv` in a fresh workspace holding `files`; OSError when the sandbox fails."""
         with contextlib.ExitStack() as stack:
             uid = stack.enter_context(_UIDS.lease()) if os.geteuid() == 0 else None
             launch = self._launch(stack, files, limits, uid)
-            stdin_file = stack.enter_context(tempfile.TemporaryFile())
-            stdin_file.write(stdin)
-            stdin_file.seek(0)
-            return _supervised(launch, argv, stdin_file, limits)
+            stdin_fd = stack.enter_context(_memory_file(stdin))
+            return _supervised(launch, argv, stdin_fd, limits)
 
     @abstractmethod
     def _launch(
@@ -206,10 +229,55 @@ class Sandbox(ABC):
 
 
 class BubblewrapSandbox(Sandbox):
+    """Programs run through a sandbox server, one per judging thread (see `_Server`)."""
+
     name = "bubblewrap"
 
-    def _launch(self, stack, files, limits, uid):
-        args = [
+    def run(
+        self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
+    ) -> RunResult:
+        server = getattr(_THREAD, "server", None)
+        if server is None or not server.alive():
+            server = _THREAD.server = _Server()
+        return server.run(argv, files, stdin, limits)
+
+
+class _Server:
+    """A long-lived bubblewrap sandbox whose PID 1 is `supervise --serve`.
+
+    Its user, network and cgroup namespaces and its read-only view of the system are made
+    once (they cost more than a Python start); each program gets its own mount, PID, IPC and
+    UTS namespaces, a fresh tmpfs at /tmp and /dev/shm, and no capabilities (supervise.c).
+    The server holds CAP_SYS_ADMIN and CAP_SETPCAP in its own user namespace only, to make
+    those namespaces and mounts. A server that fails or gets stuck is killed; the next run
+    starts a new one.
+    """
+
+    def __init__(self) -> None:
+        self.uid = _UIDS.take() if os.geteuid() == 0 else None
+        # What bwrap says when it fails; kept, and closed, with the server.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        command = [*_drop_to(self.uid), *self._bwrap()] if self.uid is not None else self._bwrap()
+        with theirs:
+            self.process = subprocess.Popen(
+                command,
+                stdin=theirs,
+                stdout=subprocess.DEVNULL,
+                stderr=self.errors,
+                cwd="/",
+                env=CHILD_ENV,
+                start_new_session=True,
+            )
+        self.socket = ours
+        # Runs once: when the server fails, or when its thread ends, or at exit.
+        self.stop = weakref.finalize(
+            self, _stop_server, self.socket, self.process, self.uid, self.errors
+        )
+
+    @staticmethod
+    def _bwrap() -> list[str]:
+        return [
             "bwrap",
             "--unshare-all",
             "--unshare-user",
@@ -217,6 +285,8 @@ class BubblewrapSandbox(Sandbox):
             "--gid", "65534",
             "--disable-userns",
             "--cap-drop", "ALL",
+            "--cap-add", "CAP_SYS_ADMIN",
+            "--cap-add", "CAP_SETPCAP",
             "--clearenv",
             *_setenv(CHILD_ENV),
             "--die-with-parent",
@@ -225,21 +295,97 @@ class BubblewrapSandbox(Sandbox):
             *_system_view(),
             "--proc", "/proc",
             "--dev", "/dev",
-            "--size", str(limits.scratch_mb * MIB),
-            "--tmpfs", BWRAP_WORKDIR,
+            "--remount-ro", "/dev",
+            "--dir", BWRAP_WORKDIR,
             "--ro-bind", supervisor_binary(), BWRAP_SUPERVISOR,
+            "--remount-ro", "/",
+            BWRAP_SUPERVISOR,
+            "--serve",
         ]  # fmt: skip
-        fds = []
-        for name, data in files.items():
-            fd = stack.enter_context(_memory_file(data))
-            fds.append(fd)
-            args += ["--perms", "0555", "--ro-bind-data", str(fd), f"{BWRAP_WORKDIR}/{name}"]
-        args += ["--chdir", BWRAP_WORKDIR]
-        prefix = [*_drop_to(uid), *args] if uid is not None else args
-        return _Launch(prefix, BWRAP_SUPERVISOR, "/", tuple(fds))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(
+        self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
+    ) -> RunResult:
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        report_read, report_write = os.pipe()
+        with (
+            _memory_file(stdin) as stdin_fd,
+            open(out_read, "rb", buffering=0) as stdout,
+            open(err_read, "rb", buffering=0) as stderr,
+            open(report_read, "rb") as report,
+        ):
+            try:
+                payload = _request_payload(argv, files)
+                socket.send_fds(
+                    self.socket,
+                    [_request_header(limits, len(payload), len(argv), len(files))],
+                    [stdin_fd, out_write, err_write, report_write],
+                )
+                self.socket.sendall(payload)
+            except OSError as exc:
+                raise self._failed(f"the sandbox server is gone ({exc})") from exc
+            finally:
+                for fd in (out_write, err_write, report_write):
+                    os.close(fd)
+            deadline = time.monotonic() + limits.time_limit_s + BACKSTOP_S
+            captured = _capture(stdout, stderr, self.socket, deadline, limits.output_limit_bytes)
+            outcome = self.socket.recv(1) if not captured.stuck else b""
+            if captured.stuck or outcome != b"\0":
+                why = "got stuck" if captured.stuck else f"failed (step {outcome!r})"
+                raise self._failed(f"the sandbox server {why}")
+            return _result(report.read(), argv, captured, limits)
+
+    def _failed(self, why: str) -> OSError:
+        """Stop this server (the thread's next run starts another) and say why it failed."""
+        _kill_group(self.process.pid)
+        self.process.wait()
+        self.errors.seek(0)
+        said = self.errors.read().decode("utf-8", errors="replace").strip()
+        self.stop()
+        return OSError(f"{why}: {said}" if said else why)
 
 
-class UnshareSandbox(Sandbox):
+def _stop_server(sock, process, uid, errors) -> None:
+    sock.close()
+    if process.poll() is None:
+        # Not reaped yet, so its group id cannot belong to anyone else.
+        _kill_group(process.pid)
+        process.wait()
+    if uid is not None:
+        _UIDS.give_back(uid)
+    errors.close()
+
+
+def _request_header(limits: Limits, payload_len: int, argc: int, nfiles: int) -> bytes:
+    """`struct request` of supervise.c."""
+    return struct.pack(
+        "=Q6Q2Q2I",
+        REQUEST_MAGIC,
+        max(1, round(limits.time_limit_s * 1000)),
+        limits.cpu_seconds(),
+        limits.memory_mb * MIB,
+        limits.file_size_mb * MIB,
+        limits.max_processes,
+        limits.max_open_files,
+        limits.scratch_mb * MIB,
+        payload_len,
+        argc,
+        nfiles,
+    )
+
+
+def _request_payload(argv: list[str], files: Mapping[str, bytes]) -> bytes:
+    parts = [arg.encode() + b"\0" for arg in argv]
+    for name, data in files.items():
+        parts += [name.encode() + b"\0", struct.pack("=Q", len(data)), data]
+    return b"".join(parts)
+
+
+class UnshareSandbox(_SpawnedSandbox):
     name = "unshare"
 
     def _launch(self, stack, files, limits, uid):
@@ -265,7 +411,7 @@ class UnshareSandbox(Sandbox):
         return _Launch([*namespaces, *shell, *_drop_to(uid)], supervisor_path, "/")
 
 
-class UnsafeSandbox(Sandbox):
+class UnsafeSandbox(_SpawnedSandbox):
     name = "unsafe"
 
     def _launch(self, stack, files, limits, uid):
@@ -320,7 +466,8 @@ def layer_problem(kind: str) -> str | None:
     return None
 
 
-def _supervised(launch: _Launch, argv: list[str], stdin_file, limits: Limits) -> RunResult:
+def _supervised(launch: _Launch, argv: list[str], stdin_fd: int, limits: Limits) -> RunResult:
+    """Start the layer's chain of processes, ending in the supervisor, and capture the run."""
     report_read, report_write = os.pipe()
     command = [
         *launch.prefix,
@@ -335,97 +482,104 @@ def _supervised(launch: _Launch, argv: list[str], stdin_file, limits: Limits) ->
         "--",
         *argv,
     ]
-    with open(report_read, "rb") as report_pipe:
-        started = time.monotonic()
+    with open(report_read, "rb") as report:
         try:
             proc = subprocess.Popen(
                 command,
-                stdin=stdin_file,
+                stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=launch.cwd,
                 env=CHILD_ENV,
                 start_new_session=True,
-                pass_fds=(report_write, *launch.pass_fds),
+                pass_fds=(report_write,),
             )
         finally:
             # The supervisor holds its own copy; ours would keep the pipe from ever ending.
             os.close(report_write)
-        with proc:
-            stdout, stderr, output_limited, stuck = _capture(
-                proc, started + limits.time_limit_s + BACKSTOP_S, limits.output_limit_bytes
+        exited = os.pidfd_open(proc.pid)
+        try:
+            deadline = time.monotonic() + limits.time_limit_s + BACKSTOP_S
+            captured = _capture(
+                proc.stdout, proc.stderr, exited, deadline, limits.output_limit_bytes
             )
-        report = report_pipe.read()
-    stderr_text = stderr.decode("utf-8", errors="replace")
-    if stuck:
-        # The supervisor ends every run at its wall limit; a sandbox still there is stuck.
-        raise OSError(f"the sandbox did not end {BACKSTOP_S:g} s after the wall limit")
-    if not report:
-        raise OSError(f"the sandbox failed (exit {proc.returncode}): {stderr_text.strip()}")
+        finally:
+            os.close(exited)
+            # The group id stays reserved until the chain's first process is reaped, so this
+            # cannot hit an unrelated process.
+            _kill_group(proc.pid)
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        if captured.stuck:
+            # The supervisor ends every run at its wall limit; a sandbox still there is stuck.
+            raise OSError(f"the sandbox did not end {BACKSTOP_S:g} s after the wall limit")
+        measured = report.read()
+    if not measured:
+        raise OSError(f"the sandbox failed (exit {proc.returncode}): {captured.stderr_text}")
+    return _result(measured, argv, captured, limits)
+
+
+@dataclass(frozen=True)
+class _Captured:
+    stdout: bytes
+    stderr_text: str
+    output_limited: bool
+    stuck: bool
+
+
+def _capture(stdout, stderr, done, deadline: float, output_limit: int) -> _Captured:
+    """Read `stdout` and `stderr` until both are closed, or until a moment after `done` (a
+    pidfd or socket) becomes readable, or until `deadline` (then the run is stuck). Past
+    `output_limit` bytes the judge closes its end of stdout, so the program dies of a broken
+    pipe or of its time limit."""
+    out, err = bytearray(), bytearray()
+    output_limited = finished = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ, "stdout")
+        selector.register(stderr, selectors.EVENT_READ, "stderr")
+        selector.register(done, selectors.EVENT_READ, "done")
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for key, _ in selector.select(remaining):
+                if key.data == "done":
+                    selector.unregister(done)
+                    finished = True
+                    # What an escaped process still holds open is read for a moment only.
+                    deadline = min(deadline, time.monotonic() + DRAIN_S)
+                    continue
+                chunk = os.read(key.fd, READ_CHUNK_BYTES)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data == "stderr":
+                    err = (err + chunk)[-STDERR_TAIL_BYTES:]
+                else:
+                    out += chunk
+                    if len(out) > output_limit:
+                        output_limited = True
+                        selector.unregister(stdout)
+                        stdout.close()
+    text = err.decode("utf-8", errors="replace")
+    return _Captured(bytes(out[:output_limit]), text, output_limited, not finished)
+
+
+def _result(report: bytes, argv: list[str], captured: _Captured, limits: Limits) -> RunResult:
     measured = json.loads(report)
-    if measured.get("exec_error"):
+    if measured["exec_error"]:
         raise OSError(f"cannot run {argv[0]!r}: {os.strerror(measured['exec_error'])}")
     return RunResult(
         exit_code=None if measured["exit_code"] < 0 else measured["exit_code"],
         signal=measured["signal"] or None,
-        stdout=stdout[: limits.output_limit_bytes],
-        stderr_tail=stderr_text,
+        stdout=captured.stdout,
+        stderr_tail=captured.stderr_text,
         wall_s=measured["wall_s"],
         cpu_s=measured["cpu_s"],
         peak_memory_mb=measured["peak_memory_mb"],
         timed_out=measured["timed_out"],
-        output_limited=output_limited,
+        output_limited=captured.output_limited,
     )
-
-
-def _capture(
-    proc: subprocess.Popen[bytes], deadline: float, output_limit: int
-) -> tuple[bytes, bytes, bool, bool]:
-    """Read stdout and stderr until the sandbox has exited and both pipes are closed.
-
-    Returns (stdout, stderr tail, output limited, stuck). Past `output_limit` bytes the judge
-    closes its end of stdout, so the program dies of a broken pipe (or of its time limit).
-    Past `deadline` the sandbox counts as stuck. Either way it is reaped here and its whole
-    process group killed.
-    """
-    stdout, stderr = bytearray(), bytearray()
-    output_limited = stuck = False
-    exited = os.pidfd_open(proc.pid)
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
-            selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
-            selector.register(exited, selectors.EVENT_READ, "exit")
-            while selector.get_map():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    stuck = exited in selector.get_map()
-                    break
-                for key, _ in selector.select(remaining):
-                    if key.data == "exit":
-                        selector.unregister(exited)
-                        # The group id stays reserved until the sandbox is reaped, so this
-                        # cannot hit an unrelated process.
-                        _kill_group(proc.pid)
-                        deadline = min(deadline, time.monotonic() + DRAIN_S)
-                        continue
-                    chunk = os.read(key.fd, READ_CHUNK_BYTES)
-                    if not chunk:
-                        selector.unregister(key.fileobj)
-                    elif key.data == "stderr":
-                        stderr = (stderr + chunk)[-STDERR_TAIL_BYTES:]
-                    else:
-                        stdout += chunk
-                        if len(stdout) > output_limit:
-                            output_limited = True
-                            selector.unregister(proc.stdout)
-                            proc.stdout.close()
-    finally:
-        os.close(exited)
-        _kill_group(proc.pid)
-        _, status, _ = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return bytes(stdout), bytes(stderr), output_limited, stuck
 
 
 def _kill_group(pgid: int) -> None:
@@ -464,15 +618,16 @@ def _system_view() -> tuple[str, ...]:
 
 @functools.cache
 def _shared_writable() -> tuple[str, ...]:
-    """Directories besides /tmp that any user may write to here."""
+    """The SHARED_WRITABLE directories that exist here, each once."""
     found = {os.path.realpath(path) for path in SHARED_WRITABLE if os.path.isdir(path)}
     return tuple(sorted(found))
 
 
 @contextlib.contextmanager
 def _memory_file(data: bytes) -> Iterator[int]:
-    """An anonymous in-memory file holding `data`, read from the start (bwrap copies it)."""
-    fd = os.memfd_create("tessy-file")  # close-on-exec; pass_fds hands it to bwrap only
+    """An anonymous in-memory file holding `data`, to be read from the start: a program's
+    stdin, shared with the sandbox by fd."""
+    fd = os.memfd_create("tessy-file")  # close-on-exec: only where it is handed on
     try:
         _write_all(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -1,6 +1,7 @@
 /* The supervisor: the small process between the judge and one untrusted program.
  *
  *   supervise WALL_MS REPORT_FD CPU_S AS_BYTES FSIZE_BYTES NPROC NOFILE -- PROGRAM [ARG...]
+ *   supervise --serve
  *
  * It forks the program with its resource limits, kills it at the wall-clock limit, reaps it and
  * writes the program's own exit status and resource usage as one line of JSON to REPORT_FD.
@@ -16,21 +17,55 @@
  * every process of the namespace, daemons included. Outside one (the unsafe layer) it kills the
  * program's process group instead. The limits are set in the forked child, after any user
  * namespace exists, so RLIMIT_NPROC counts only the processes of this run.
+ *
+ * --serve: the sandbox server, PID 1 of one long-lived bubblewrap sandbox per judge worker
+ * (its user, network and cgroup namespaces and its read-only view of the system), holding
+ * CAP_SYS_ADMIN and CAP_SETPCAP in that sandbox's user namespace only. Creating those
+ * namespaces costs more than a Python start, so they are made once; each program still gets
+ * fresh ones of its own: mount (a new size-capped tmpfs at /tmp and /dev/shm, a new /proc),
+ * PID, IPC and UTS. The server reads requests on its stdin, a socket (see `serve`), runs one
+ * program at a time, and the program runs with every capability dropped. The network
+ * namespace is shared by the worker's programs one after another, never at once: it has
+ * only a loopback that is down, and no process of a finished program survives its PID
+ * namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#define REQUEST_MAGIC 0x7465737379303031ULL /* "tessy001" */
+#define REQUEST_FDS 4                      /* stdin, stdout, stderr, report */
+
+struct limits {
+    uint64_t wall_ms, cpu_s, as_bytes, fsize, nproc, nofile;
+};
+
+/* One request of the server protocol: this header and four fds in one message, then
+ * payload_len bytes: argc NUL-terminated arguments, then nfiles times (NUL-terminated name,
+ * 8-byte size, bytes). Both ends are this machine, so the layout is native. */
+struct request {
+    uint64_t magic;
+    struct limits limits;
+    uint64_t scratch_bytes, payload_len;
+    uint32_t argc, nfiles;
+};
 
 static double now(void) {
     struct timespec t;
@@ -40,15 +75,30 @@ static double now(void) {
 
 static int exec_report = -1;
 
-/* A limit that cannot be set is the sandbox's failure: reported as such, not as the program's. */
+/* A failure to set up the program is the sandbox's failure: its errno goes back on the exec
+ * pipe and is reported as such, never as the program's own failure. */
+static void setup_failed(void) {
+    int error = errno ? errno : EINVAL;
+    ssize_t ignored = write(exec_report, &error, sizeof error);
+    (void)ignored;
+    _exit(126);
+}
+
 static void limit(int resource, rlim_t soft, rlim_t hard) {
     struct rlimit r = {soft, hard};
-    if (setrlimit(resource, &r) != 0) {
-        int error = errno;
-        ssize_t ignored = write(exec_report, &error, sizeof error);
-        (void)ignored;
-        _exit(126);
+    if (setrlimit(resource, &r) != 0) setup_failed();
+}
+
+/* Leave the program no capability, now or after exec (the server holds some). */
+static void drop_capabilities(void) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_failed();
+    for (int cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) setup_failed();
     }
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) != 0) setup_failed();
 }
 
 static void kill_all(pid_t child) {
@@ -56,50 +106,43 @@ static void kill_all(pid_t child) {
     else killpg(child, SIGKILL);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 10 || strcmp(argv[8], "--") != 0) {
-        fprintf(stderr, "usage: supervise WALL_MS REPORT_FD CPU_S AS FSIZE NPROC NOFILE -- PROGRAM\n");
-        return 2;
-    }
-    long wall_ms = atol(argv[1]);
-    int report_fd = atoi(argv[2]);
-    rlim_t cpu_s = strtoull(argv[3], NULL, 10), as = strtoull(argv[4], NULL, 10);
-    rlim_t fsize = strtoull(argv[5], NULL, 10), nproc = strtoull(argv[6], NULL, 10);
-    rlim_t nofile = strtoull(argv[7], NULL, 10);
+/* Run `argv` under `limits`, end it at the wall limit, report on `report_fd`. */
+static void supervise(const struct limits *limits, int report_fd, char **argv, int drop_caps) {
     /* The program must not inherit the report pipe (it could forge a report), nor attach to
      * this process with ptrace. */
     fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     prctl(PR_SET_DUMPABLE, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int exec_pipe[2];
-    if (pipe2(exec_pipe, O_CLOEXEC) != 0) return 3;
+    if (pipe2(exec_pipe, O_CLOEXEC) != 0) _exit(3);
 
     double started = now();
     pid_t child = fork();
-    if (child < 0) return 3;
+    if (child < 0) _exit(3);
     if (child == 0) {
         close(exec_pipe[0]);
         exec_report = exec_pipe[1];
         setpgid(0, 0);
         /* The soft CPU limit sends SIGXCPU (a time limit); the hard one a second later kills. */
-        limit(RLIMIT_CPU, cpu_s, cpu_s + 1);
-        limit(RLIMIT_AS, as, as);
-        limit(RLIMIT_FSIZE, fsize, fsize);
-        limit(RLIMIT_NPROC, nproc, nproc);
-        limit(RLIMIT_NOFILE, nofile, nofile);
+        limit(RLIMIT_CPU, limits->cpu_s, limits->cpu_s + 1);
+        limit(RLIMIT_AS, limits->as_bytes, limits->as_bytes);
+        limit(RLIMIT_FSIZE, limits->fsize, limits->fsize);
+        limit(RLIMIT_NPROC, limits->nproc, limits->nproc);
+        limit(RLIMIT_NOFILE, limits->nofile, limits->nofile);
         limit(RLIMIT_CORE, 0, 0);
-        execvp(argv[9], argv + 9);
-        int error = errno;
-        ssize_t ignored = write(exec_pipe[1], &error, sizeof error);
-        (void)ignored;
-        _exit(127);
+        if (drop_caps) drop_capabilities();
+        execvp(argv[0], argv);
+        setup_failed();
     }
     close(exec_pipe[1]);
 
     int timed_out = 0;
     int exited = syscall(SYS_pidfd_open, child, 0);
     struct pollfd wait_for = {exited, POLLIN, 0};
-    if (exited < 0 || poll(&wait_for, 1, wall_ms) == 0) {
+    int ready;
+    while ((ready = poll(&wait_for, 1, limits->wall_ms)) < 0 && errno == EINTR) {
+    }
+    if (exited < 0 || ready == 0) {
         timed_out = exited >= 0;
         /* Not reaped yet, so the pid and its group cannot belong to anyone else. */
         kill_all(child);
@@ -128,5 +171,137 @@ int main(int argc, char **argv) {
         timed_out ? "true" : "false", exec_error);
     ssize_t ignored = write(report_fd, report, n);
     (void)ignored;
+}
+
+static int read_exactly(int fd, void *buffer, size_t size) {
+    char *at = buffer;
+    while (size > 0) {
+        ssize_t got = read(fd, at, size);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        at += got;
+        size -= got;
+    }
+    return 0;
+}
+
+static int write_file(const char *name, const char *data, uint64_t size) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "/tmp/%s", name) >= (int)sizeof path) return -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0555);
+    if (fd < 0) return -1;
+    while (size > 0) {
+        ssize_t put = write(fd, data, size);
+        if (put <= 0) {
+            close(fd);
+            return -1;
+        }
+        data += put;
+        size -= put;
+    }
+    return close(fd);
+}
+
+/* In the request's own namespaces: fresh scratch, its files, then the supervised program. */
+static void run_request(const struct request *req, char *payload, const int *fds) {
+    char *scratch_options = NULL;
+    unsigned long long scratch_bytes = req->scratch_bytes;
+    if (asprintf(&scratch_options, "size=%llu,mode=0755", scratch_bytes) < 0) _exit(4);
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS) != 0) _exit(4);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(4);
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, scratch_options) != 0) _exit(4);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0) _exit(4);
+
+    char *at = payload, *end = payload + req->payload_len;
+    char **argv = calloc(req->argc + 1, sizeof *argv);
+    if (argv == NULL) _exit(4);
+    for (uint32_t i = 0; i < req->argc; i++) {
+        argv[i] = at;
+        at += strnlen(at, end - at) + 1;
+    }
+    for (uint32_t i = 0; i < req->nfiles; i++) {
+        char *name = at;
+        at += strnlen(at, end - at) + 1;
+        uint64_t size;
+        if (at + sizeof size > end) _exit(4);
+        memcpy(&size, at, sizeof size);
+        at += sizeof size;
+        if (size > (uint64_t)(end - at) || strchr(name, '/') || write_file(name, at, size) != 0) {
+            _exit(4);
+        }
+        at += size;
+    }
+    if (at > end || chdir("/tmp") != 0) _exit(4);
+    for (int i = 0; i < 3; i++) {
+        if (dup2(fds[i], i) < 0) _exit(4);
+    }
+    pid_t init = fork(); /* PID 1 of the program's PID namespace */
+    if (init < 0) _exit(4);
+    if (init == 0) {
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) _exit(4);
+        supervise(&req->limits, fds[3], argv, 1);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(init, &status, 0) < 0 && errno == EINTR) {
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 5);
+}
+
+/* The server loop: one request at a time, until the judge closes its end. After each request
+ * one byte goes back: 0 when the request ran, else the setup step's exit code. */
+static int serve(int sock) {
+    prctl(PR_SET_DUMPABLE, 0);
+    for (;;) {
+        struct request req;
+        int fds[REQUEST_FDS];
+        char control[CMSG_SPACE(sizeof fds)];
+        struct iovec io = {&req, sizeof req};
+        struct msghdr message = {0};
+        message.msg_iov = &io;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        ssize_t got;
+        do {
+            got = recvmsg(sock, &message, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+        } while (got < 0 && errno == EINTR);
+        if (got == 0) return 0;
+        struct cmsghdr *fd_message = CMSG_FIRSTHDR(&message);
+        if (got != sizeof req || req.magic != REQUEST_MAGIC || fd_message == NULL ||
+            fd_message->cmsg_len != CMSG_LEN(sizeof fds)) {
+            return 2;
+        }
+        memcpy(fds, CMSG_DATA(fd_message), sizeof fds);
+        char *payload = malloc(req.payload_len + 1);
+        if (payload == NULL || read_exactly(sock, payload, req.payload_len) != 0) return 2;
+        payload[req.payload_len] = '\0';
+        pid_t runner = fork();
+        if (runner == 0) {
+            close(sock);
+            run_request(&req, payload, fds);
+        }
+        int status = 0;
+        while (runner > 0 && waitpid(runner, &status, 0) < 0 && errno == EINTR) {
+        }
+        for (int i = 0; i < REQUEST_FDS; i++) close(fds[i]);
+        free(payload);
+        unsigned char outcome = runner < 0 ? 6 : WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+        if (write(sock, &outcome, 1) != 1) return 0;
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--serve") == 0) return serve(STDIN_FILENO);
+    if (argc < 10 || strcmp(argv[8], "--") != 0) {
+        fprintf(stderr, "usage: supervise WALL_MS REPORT_FD CPU_S AS FSIZE NPROC NOFILE -- "
+                        "PROGRAM\n       supervise --serve\n");
+        return 2;
+    }
+    struct limits limits = {
+        strtoull(argv[1], NULL, 10), strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
+        strtoull(argv[5], NULL, 10), strtoull(argv[6], NULL, 10), strtoull(argv[7], NULL, 10),
+    };
+    supervise(&limits, atoi(argv[2]), argv + 9, 0);
     return 0;
 }
