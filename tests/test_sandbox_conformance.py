@@ -243,3 +243,19 @@ def test_a_dead_sandbox_server_is_replaced() -> None:
     server.process.wait()
     assert run_python(sandbox, "print(2)").stdout == b"2\n"
     assert _THREAD.server is not server
+
+
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(KEYCTL is None, reason="keyctl's number is known for x86_64 and aarch64")
+def test_kernel_keyrings_are_out_of_reach(judge: Judge) -> None:
+    # keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, create): the uid's own keyring,
+    # which would outlive the program and reach the next one of the same uid.
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"print(libc.syscall({KEYCTL}, 0, -4, 1), ctypes.get_errno())"
+    )
+    tests = {"style": "stdio", "cases": [{"input": "", "output": "-1 38"}]}  # ENOSYS
+    got = judge.judge(sample(code), tests)
+    assert got.verdict == Verdict.ACCEPTED, got.detail

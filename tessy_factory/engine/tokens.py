@@ -4,7 +4,8 @@ Every turn of the loop hands a model the whole shared text so far, which differs
 last turn's only near its end (the kept pieces, the other model's words, the closed
 thinking). Tokenising all of it again costs time in the trace's length at every turn (about
 10 ms at 4k tokens here, more than a decode step of a small model), so only a tail is
-re-encoded: from `RESYNC_TOKENS` tokens before the first changed character. Tokenizers
+re-encoded: from the first word start at least `RESYNC_TOKENS` tokens before the first
+changed character. Tokenizers
 offer no incremental encoding, hence this module.
 
 Re-encoding from a token's start gives the whole text's tokens only where tokenisation
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedTokenizerBase
 
 RESYNC_TOKENS = 8
+# How far back past RESYNC_TOKENS a tail may start, to start at a word.
+MAX_BACKTRACK_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def reencode(tokenizer: PreTrainedTokenizerBase, old: Encoding, text: str) -> tu
     changed = _common_prefix_length(old.text, text)
     # Tokens before `intact` end at or before the first changed character.
     intact = bisect_right(old.starts, changed) - 1
-    anchor = intact - RESYNC_TOKENS
+    anchor = _word_start_at_or_before(old, intact - RESYNC_TOKENS)
     if anchor <= 0:
         return encode(tokenizer, text), 0
     tail = encode(tokenizer, text[old.starts[anchor] :], offset=old.starts[anchor])
@@ -56,6 +59,19 @@ def reencode(tokenizer: PreTrainedTokenizerBase, old: Encoding, text: str) -> tu
     ):
         return encode(tokenizer, text), 0
     return Encoding(text, old.ids[:anchor] + tail.ids, old.starts[:anchor] + tail.starts), intact
+
+
+def _word_start_at_or_before(encoding: Encoding, index: int) -> int:
+    """The last token at or before `index` that begins a word (whitespace precedes it, or it
+    is whitespace), or 0 when none does within MAX_BACKTRACK_TOKENS. Tokenisation starts
+    afresh at words, while a tail that starts inside a word (at a subword token) would be
+    cut into other tokens and fail the overlap check."""
+    text, starts = encoding.text, encoding.starts
+    for token in range(index, max(index - MAX_BACKTRACK_TOKENS, 0), -1):
+        start = starts[token]
+        if text[start - 1].isspace() or text[start].isspace():
+            return token
+    return 0
 
 
 def _common_prefix_length(a: str, b: str) -> int:

@@ -259,16 +259,23 @@ class _Server:
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = [*_drop_to(self.uid), *self._bwrap()] if self.uid is not None else self._bwrap()
-        with theirs:
-            self.process = subprocess.Popen(
-                command,
-                stdin=theirs,
-                stdout=subprocess.DEVNULL,
-                stderr=self.errors,
-                cwd="/",
-                env=CHILD_ENV,
-                start_new_session=True,
-            )
+        try:
+            with theirs:
+                self.process = subprocess.Popen(
+                    command,
+                    stdin=theirs,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self.errors,
+                    cwd="/",
+                    env=CHILD_ENV,
+                    start_new_session=True,
+                )
+        except BaseException:
+            ours.close()
+            self.errors.close()
+            if self.uid is not None:
+                _UIDS.give_back(self.uid)
+            raise
         self.socket = ours
         # Runs once: when the server fails, or when its thread ends, or at exit.
         self.stop = weakref.finalize(
@@ -309,32 +316,34 @@ class _Server:
     def run(
         self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
     ) -> RunResult:
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
-        report_read, report_write = os.pipe()
-        with (
-            _memory_file(stdin) as stdin_fd,
-            open(out_read, "rb", buffering=0) as stdout,
-            open(err_read, "rb", buffering=0) as stderr,
-            open(report_read, "rb") as report,
-        ):
+        payload = _request_payload(argv, files)
+        header = _request_header(limits, len(payload), len(argv), len(files))
+        with contextlib.ExitStack() as stack:
+            ours, theirs = [], []
+            stack.callback(_close_all, theirs)
+            for _ in range(3):  # stdout, stderr, report
+                read_end, write_end = os.pipe()
+                theirs.append(write_end)
+                ours.append(stack.enter_context(open(read_end, "rb", buffering=0)))
+            stdin_fd = stack.enter_context(_memory_file(stdin))
+            stdout, stderr, report = ours
             try:
-                payload = _request_payload(argv, files)
-                socket.send_fds(
-                    self.socket,
-                    [_request_header(limits, len(payload), len(argv), len(files))],
-                    [stdin_fd, out_write, err_write, report_write],
-                )
+                socket.send_fds(self.socket, [header], [stdin_fd, *theirs])
                 self.socket.sendall(payload)
-            except OSError as exc:
-                raise self._failed(f"the sandbox server is gone ({exc})") from exc
-            finally:
-                for fd in (out_write, err_write, report_write):
-                    os.close(fd)
-            deadline = time.monotonic() + limits.time_limit_s + BACKSTOP_S
-            captured = _capture(stdout, stderr, self.socket, deadline, limits.output_limit_bytes)
-            outcome = self.socket.recv(1) if not captured.stuck else b""
-            if captured.stuck or outcome != b"\0":
+                # The server holds its own copies; ours would keep the pipes from ending.
+                _close_all(theirs)
+                deadline = time.monotonic() + limits.time_limit_s + BACKSTOP_S
+                captured = _capture(
+                    stdout, stderr, self.socket, deadline, limits.output_limit_bytes
+                )
+                outcome = b"" if captured.stuck else self.socket.recv(1)
+            except BaseException as exc:
+                # Half a request leaves the protocol out of step: this server is done.
+                failure = self._failed(f"the sandbox server failed mid-request ({exc!r})")
+                if isinstance(exc, Exception):
+                    raise failure from exc
+                raise
+            if outcome != b"\0":
                 why = "got stuck" if captured.stuck else f"failed (step {outcome!r})"
                 raise self._failed(f"the sandbox server {why}")
             return _result(report.read(), argv, captured, limits)
@@ -379,6 +388,13 @@ def _request_header(limits: Limits, payload_len: int, argc: int, nfiles: int) ->
 
 
 def _request_payload(argv: list[str], files: Mapping[str, bytes]) -> bytes:
+    """`argv` and `files` as supervise.c reads them; ValueError for a NUL in an argument or
+    file name, or a file name that is not a plain name."""
+    for text in [*argv, *files]:
+        if "\0" in text:
+            raise ValueError(f"NUL character in {text!r}")
+    if bad := [name for name in files if "/" in name or name in ("", ".", "..")]:
+        raise ValueError(f"file names must be plain names, got {bad}")
     parts = [arg.encode() + b"\0" for arg in argv]
     for name, data in files.items():
         parts += [name.encode() + b"\0", struct.pack("=Q", len(data)), data]
@@ -580,6 +596,12 @@ def _result(report: bytes, argv: list[str], captured: _Captured, limits: Limits)
         timed_out=measured["timed_out"],
         output_limited=captured.output_limited,
     )
+
+
+def _close_all(fds: list[int]) -> None:
+    """Close and forget each fd, so none is closed twice (its number may be reused)."""
+    while fds:
+        os.close(fds.pop())
 
 
 def _kill_group(pgid: int) -> None:

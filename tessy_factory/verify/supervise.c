@@ -19,20 +19,22 @@
  * namespace exists, so RLIMIT_NPROC counts only the processes of this run.
  *
  * --serve: the sandbox server, PID 1 of one long-lived bubblewrap sandbox per judge worker
- * (its user, network and cgroup namespaces and its read-only view of the system), holding
- * CAP_SYS_ADMIN and CAP_SETPCAP in that sandbox's user namespace only. Creating those
- * namespaces costs more than a Python start, so they are made once; each program still gets
- * fresh ones of its own: mount (a new size-capped tmpfs at /tmp and /dev/shm, a new /proc),
- * PID, IPC and UTS. The server reads requests on its stdin, a socket (see `serve`), runs one
- * program at a time, and the program runs with every capability dropped. The network
- * namespace is shared by the worker's programs one after another, never at once: it has
- * only a loopback that is down, and no process of a finished program survives its PID
- * namespace.
+ * (its user namespace and its read-only view of the system), holding CAP_SYS_ADMIN and
+ * CAP_SETPCAP in that sandbox's user namespace only. Making a user namespace and bwrap's
+ * mounts costs more than a Python start, so they are made once; each program still gets
+ * fresh namespaces of its own: mount (a new size-capped tmpfs at /tmp and /dev/shm, a new
+ * /proc), PID, IPC, UTS and network (only a loopback, down). The server reads requests on
+ * its stdin, a socket (see `serve`), runs one program at a time, and the program runs with
+ * every capability dropped and no access to kernel keyrings (shared by a uid).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -101,6 +103,37 @@ static void drop_capabilities(void) {
     if (syscall(SYS_capset, &header, data) != 0) setup_failed();
 }
 
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* Kernel keyrings outlive a program and are per uid, so programs run one after another as
+ * the same uid could pass keys along: the key system calls fail with ENOSYS instead, x32
+ * calls too, and a system call of the 32-bit ABI kills the program, so none slips past. */
+static void deny_keyrings(void) {
+#ifdef NATIVE_ARCH
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __x86_64__
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 3, 0), /* x32 */
+#endif
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_add_key, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_keyctl, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_request_key, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_failed();
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) setup_failed();
+#endif
+}
+
 static void kill_all(pid_t child) {
     if (getpid() == 1) kill(-1, SIGKILL);
     else killpg(child, SIGKILL);
@@ -127,10 +160,14 @@ static void supervise(const struct limits *limits, int report_fd, char **argv, i
         limit(RLIMIT_CPU, limits->cpu_s, limits->cpu_s + 1);
         limit(RLIMIT_AS, limits->as_bytes, limits->as_bytes);
         limit(RLIMIT_FSIZE, limits->fsize, limits->fsize);
-        limit(RLIMIT_NPROC, limits->nproc, limits->nproc);
+        /* Served, the server, its runner and this supervisor share the program's uid and user
+         * namespace, and count against its process limit. */
+        rlim_t nproc = limits->nproc + (drop_caps ? 3 : 0);
+        limit(RLIMIT_NPROC, nproc, nproc);
         limit(RLIMIT_NOFILE, limits->nofile, limits->nofile);
         limit(RLIMIT_CORE, 0, 0);
         if (drop_caps) drop_capabilities();
+        deny_keyrings();
         execvp(argv[0], argv);
         setup_failed();
     }
@@ -138,12 +175,17 @@ static void supervise(const struct limits *limits, int report_fd, char **argv, i
 
     int timed_out = 0;
     int exited = syscall(SYS_pidfd_open, child, 0);
+    if (exited < 0) {
+        /* Without a way to wait with a deadline, the run cannot be judged: no report. */
+        kill_all(child);
+        _exit(3);
+    }
     struct pollfd wait_for = {exited, POLLIN, 0};
     int ready;
     while ((ready = poll(&wait_for, 1, limits->wall_ms)) < 0 && errno == EINTR) {
     }
-    if (exited < 0 || ready == 0) {
-        timed_out = exited >= 0;
+    if (ready == 0) {
+        timed_out = 1;
         /* Not reaped yet, so the pid and its group cannot belong to anyone else. */
         kill_all(child);
     }
@@ -206,20 +248,29 @@ static int write_file(const char *name, const char *data, uint64_t size) {
 static void run_request(const struct request *req, char *payload, const int *fds) {
     char *scratch_options = NULL;
     unsigned long long scratch_bytes = req->scratch_bytes;
-    if (asprintf(&scratch_options, "size=%llu,mode=0755", scratch_bytes) < 0) _exit(4);
-    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS) != 0) _exit(4);
+    /* The inode cap bounds the kernel memory of many empty files, which size= does not. */
+    const char *format = "size=%llu,nr_inodes=16384,mode=0755";
+    if (asprintf(&scratch_options, format, scratch_bytes) < 0) _exit(4);
+    /* A fresh network namespace too: its loopback is down, and no socket of an earlier
+     * program (one in TIME_WAIT, an abstract name) can reach or hinder this one. */
+    int namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+    if (unshare(namespaces) != 0) _exit(4);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(4);
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, scratch_options) != 0) _exit(4);
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0) _exit(4);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024") != 0) {
+        _exit(4);
+    }
 
     char *at = payload, *end = payload + req->payload_len;
     char **argv = calloc(req->argc + 1, sizeof *argv);
     if (argv == NULL) _exit(4);
     for (uint32_t i = 0; i < req->argc; i++) {
+        if (at >= end) _exit(4);
         argv[i] = at;
         at += strnlen(at, end - at) + 1;
     }
     for (uint32_t i = 0; i < req->nfiles; i++) {
+        if (at >= end) _exit(4);
         char *name = at;
         at += strnlen(at, end - at) + 1;
         uint64_t size;
