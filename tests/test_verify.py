@@ -4,8 +4,10 @@ are in test_sandbox_conformance.py."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -321,3 +323,17 @@ def test_a_lone_surrogate_is_a_compile_error_not_the_judges_fault() -> None:
     assert judge(sample("print('\ud800')"), SUM_TESTS).verdict == Verdict.COMPILE_ERROR
     got = CPP.judge(sample("int main() { return '\ud800'; }", "cpp"), SUM_TESTS)
     assert got.verdict == Verdict.COMPILE_ERROR
+
+
+def _judge_elsewhere(judge_and_item: tuple) -> str:
+    judge, (text, tests) = judge_and_item
+    return judge.judge(text, tests).verdict.value
+
+
+def test_a_judge_travels_to_other_worker_processes() -> None:
+    # What a Dask or Ray task runner does with it: pickle it and judge in another process.
+    items = [(sample("a, b = map(int, input().split())\nprint(a + b)"), SUM_TESTS)] * 2
+    items += [(sample("print(0)"), SUM_TESTS)]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        got = list(pool.map(_judge_elsewhere, [(JUDGE, item) for item in items]))
+    assert got == ["accepted", "accepted", "wrong_answer"]
