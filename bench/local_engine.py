@@ -58,6 +58,10 @@ class RecomputeModel(CountingModel):
         return await super().complete(prefix, max_new_tokens, cache, seed)
 
 
+# TESSY and teacher-only run in at least this many tokens' worth of pairs per length.
+PAIR_TOKENS = 4096
+
+
 def bench_writers(models: BenchModels, model_class: type[CountingModel]) -> dict[str, Writer]:
     writers = {}
     for role in ("teacher", "student"):
@@ -86,7 +90,12 @@ def timed_trace(writers: dict[str, Writer], mode: GenerationMode, length: int, s
 
 
 def run(models: BenchModels, lengths: list[int], repeats: int) -> list[dict]:
-    """One row per length: medians of each engine and the ratios."""
+    """One row per length: medians of each engine and the ratios.
+
+    The reference and the cached engine alternate `repeats` times. TESSY and teacher-only
+    then run in adjacent pairs, their order swapped every pair: at least `repeats` pairs,
+    and more for short traces (PAIR_TOKENS tokens' worth), whose seconds are noisier.
+    """
     cached = bench_writers(models, CountingModel)
     recompute = bench_writers(models, RecomputeModel)
     rows = []
@@ -94,13 +103,14 @@ def run(models: BenchModels, lengths: list[int], repeats: int) -> list[dict]:
         times = {"recompute": [], "cached": [], "teacher-only": []}
         turns = []
         for seed in range(repeats):
-            full = timed_trace(recompute, GenerationMode.TESSY, length, seed)
-            fast = timed_trace(cached, GenerationMode.TESSY, length, seed)
-            solo = timed_trace(cached, GenerationMode.TEACHER_ONLY, length, seed)
-            times["recompute"].append(full[0])
-            times["cached"].append(fast[0])
-            times["teacher-only"].append(solo[0])
-            turns.append(fast[2])
+            times["recompute"].append(timed_trace(recompute, GenerationMode.TESSY, length, seed)[0])
+        for seed in range(max(repeats, PAIR_TOKENS // length)):
+            modes = [GenerationMode.TESSY, GenerationMode.TEACHER_ONLY][:: 1 - 2 * (seed % 2)]
+            for mode in modes:
+                seconds, _, mode_turns = timed_trace(cached, mode, length, seed)
+                times["cached" if mode is GenerationMode.TESSY else "teacher-only"].append(seconds)
+                if mode is GenerationMode.TESSY:
+                    turns.append(mode_turns)
         medians = {name: statistics.median(values) for name, values in times.items()}
         rows.append({"tokens": length, "turns": statistics.median(turns), **medians})
     return rows

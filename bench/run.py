@@ -45,7 +45,10 @@ def main() -> None:
         models = build_bench_models(Path(tmp))
         print(f"{local_engine.describe(models)}, {torch.get_num_threads()} torch threads")
         if args.only in (None, "local"):
-            print("\nLocal engine: TESSY thinking of N tokens (medians of", args.repeats, "runs)")
+            print(
+                f"\nLocal engine: TESSY thinking of N tokens (medians of {args.repeats} runs; "
+                f"TESSY and teacher-only in at least {args.repeats} pairs, more when short)"
+            )
             local_engine.print_table(local_engine.run(models, args.lengths, args.repeats))
         if args.only in (None, "server"):
             print(
