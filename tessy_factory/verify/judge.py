@@ -176,13 +176,17 @@ class Judge:
                 lang = self.language.name
                 verdict = Verdict.NO_CODE, f"no {lang} code block after </think>"
                 return _judgement(*verdict, total, started)
-            built = self.language.build(program, self.sandbox, self.compile_limits)
+            # An assert test runs the program and the check as one: built once, together.
+            source, marker = (program, None)
+            if isinstance(parsed, AssertTests):
+                source, marker = self._with_check(program, parsed)
+            built = self.language.build(source, self.sandbox, self.compile_limits)
             if isinstance(built, CompileError):
                 return _judgement(Verdict.COMPILE_ERROR, built.detail, total, started)
-            if isinstance(parsed, StdioTests):
+            if marker is None:
                 cases = self._stdio_cases(built, parsed)
             else:
-                cases = [self._assert_case(program, parsed)]
+                cases = [self._assert_case(built, marker)]
         except (ValueError, _JudgeFault) as exc:
             return _judgement(Verdict.SANDBOX_ERROR, str(exc), 0, started)
         except OSError as exc:
@@ -205,7 +209,9 @@ class Judge:
                 break
         return results
 
-    def _assert_case(self, program: str, tests: AssertTests) -> CaseResult:
+    def _with_check(self, program: str, tests: AssertTests) -> tuple[str, str]:
+        """The program followed by the tests and their check, and the marker it prints
+        once the check has passed."""
         if not self.language.runs_asserts:
             raise _JudgeFault(
                 f"assert tests run Python programs; this judge runs {self.language.name}"
@@ -220,9 +226,9 @@ class Judge:
             f"_tessy_marker = __import__('sys').stdin.readline().strip()\n"
             f"check({tests.entry_point})\nprint(_tessy_marker)\n"
         )
-        built = self.language.build(combined, self.sandbox, self.compile_limits)
-        if isinstance(built, CompileError):
-            return CaseResult(1, Verdict.COMPILE_ERROR, None, None, None, built.detail)
+        return combined, marker
+
+    def _assert_case(self, built: Runnable, marker: str) -> CaseResult:
         result = self.sandbox.run(built.argv, built.files, f"{marker}\n".encode(), self.limits)
         failure = _run_failure(result, self.limits)
         if failure is None:
