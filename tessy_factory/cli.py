@@ -32,6 +32,22 @@ predictors_app = typer.Typer(help="Train and list boundary predictors.", no_args
 app.add_typer(predictors_app, name="predictors")
 console = Console()
 
+# Prefect reads its settings once, when first imported, so these defaults are set before
+# any command imports it. A fresh PREFECT_HOME migrates its database on the first start,
+# which took over Prefect's 20 s ephemeral-server default on a loaded 2-core CI machine.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
+@app.callback()
+def _prefect_defaults() -> None:
+    """Set Prefect's defaults for every command, unless the environment sets them."""
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="Factory home (default: $TESSY_HOME or ./.tessy).")
 ]
@@ -82,7 +98,6 @@ def _flow_config(
         _fail(exc, code=2)
     if home is not None:
         config = config.model_copy(update={"home": str(home)})
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return config
 
 

@@ -31,8 +31,9 @@ def models_root(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One Prefect test harness for the session: starting one costs ~11 s."""
+    """One Prefect test harness for the session: starting one costs ~11 s, and more than
+    Prefect's default 30 s limit on a loaded 2-core CI machine."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         yield
