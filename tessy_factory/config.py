@@ -273,7 +273,9 @@ class VerificationConfig(Strict):
     max_processes: int = Field(64, ge=1, description="Processes and threads per program.")
     max_open_files: int = Field(64, ge=8, description="Open files per program.")
     file_size_mb: int = Field(16, ge=1, description="Largest file a program may write.")
-    scratch_mb: int = Field(64, ge=1, description="Size of a program's private scratch space.")
+    scratch_mb: int = Field(
+        64, ge=1, description="Size of a program's private scratch space, beside its own files."
+    )
     output_limit_bytes: int = Field(1_000_000, ge=1024, description="Stdout cap per run.")
     compile_time_limit_s: float = Field(30.0, gt=0, description="Wall time of a C++ compile.")
     compile_memory_mb: int = Field(2048, ge=64, description="Address space of a C++ compile.")

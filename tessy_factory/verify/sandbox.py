@@ -52,6 +52,7 @@ from typing import ClassVar
 from tessy_factory.verify.supervisor import supervisor_binary
 
 MIB = 1024 * 1024
+PAGE = 4096
 SANDBOX_PATH = "/usr/bin:/bin"
 CHILD_ENV = {"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
 STDERR_TAIL_BYTES = 4096
@@ -317,7 +318,7 @@ class _Server:
         self, argv: list[str], files: Mapping[str, bytes], stdin: bytes, limits: Limits
     ) -> RunResult:
         payload = _request_payload(argv, files)
-        header = _request_header(limits, len(payload), len(argv), len(files))
+        header = _request_header(limits, _page_bytes(files), len(payload), len(argv), len(files))
         with contextlib.ExitStack() as stack:
             ours, theirs = [], []
             stack.callback(_close_all, theirs)
@@ -369,8 +370,16 @@ def _stop_server(sock, process, uid, errors) -> None:
     errors.close()
 
 
-def _request_header(limits: Limits, payload_len: int, argc: int, nfiles: int) -> bytes:
-    """`struct request` of supervise.c."""
+def _page_bytes(files: Mapping[str, bytes]) -> int:
+    """What `files` take in a tmpfs, in whole pages."""
+    return sum(-(-len(data) // PAGE) * PAGE for data in files.values())
+
+
+def _request_header(
+    limits: Limits, files_bytes: int, payload_len: int, argc: int, nfiles: int
+) -> bytes:
+    """`struct request` of supervise.c. The scratch tmpfs holds the program's files on top
+    of its own `scratch_mb`: a large C++ binary must not leave it no room, or not fit."""
     return struct.pack(
         "=Q6Q2Q2I",
         REQUEST_MAGIC,
@@ -380,7 +389,7 @@ def _request_header(limits: Limits, payload_len: int, argc: int, nfiles: int) ->
         limits.file_size_mb * MIB,
         limits.max_processes,
         limits.max_open_files,
-        limits.scratch_mb * MIB,
+        limits.scratch_mb * MIB + files_bytes,
         payload_len,
         argc,
         nfiles,
