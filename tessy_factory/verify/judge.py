@@ -4,9 +4,9 @@ Tests come in two styles (a JSON-able dict per prompt):
     {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...]}
     {"style": "assert", "entry_point": "name", "code": "def check(candidate): ..."}
 A stdio case passes when the output matches (`verification.comparison`). An assert test runs
-program + test code + `check(entry_point)` once (Python only) and passes when the check ran to
-its end. Failures of the judge itself (the sandbox cannot start, tests it cannot use) are
-`sandbox_error`, never blamed on the sample.
+program + test code as a module, then `check(entry_point)`, once (Python only), and passes
+when the check ran to its end. Failures of the judge itself (the sandbox cannot start, tests
+it cannot use) are `sandbox_error`, never blamed on the sample.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
-
-from tessy_factory.config import OutputComparison, Strict, VerificationConfig, describe_errors
+from tessy_factory.config import OutputComparison, VerificationConfig
+from tessy_factory.sources.normalise import InvalidTestsError, normalise_tests
 from tessy_factory.verify.compare import outputs_match
 from tessy_factory.verify.extract import extract_program
 from tessy_factory.verify.languages import (
@@ -79,39 +77,33 @@ class Judgement:
     first_failure: int | None = None  # the 1-based number of the first failing case
 
 
-class StdioCase(Strict):
+@dataclass(frozen=True)
+class StdioCase:
     input: str
     output: str
 
 
-class StdioTests(Strict):
-    style: Literal["stdio"]
-    cases: list[StdioCase] = Field(min_length=1)
+@dataclass(frozen=True)
+class StdioTests:
+    cases: tuple[StdioCase, ...]
 
 
-class AssertTests(Strict):
-    style: Literal["assert"]
-    entry_point: str = Field(pattern=r"^[A-Za-z_]\w*$")
-    code: str = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _code_compiles(self) -> AssertTests:
-        try:
-            compile(self.code, "<tests>", "exec")
-        except SyntaxError as exc:
-            raise ValueError(f"does not compile: line {exc.lineno}: {exc.msg}") from exc
-        return self
-
-
-_TESTS = TypeAdapter(Annotated[StdioTests | AssertTests, Field(discriminator="style")])
+@dataclass(frozen=True)
+class AssertTests:
+    entry_point: str
+    code: str
 
 
 def parse_tests(tests: dict) -> StdioTests | AssertTests:
-    """Validate a tests dict; ValueError naming the field and the problem when it is unusable."""
+    """The tests in their canonical shape (as sources store them); ValueError naming the
+    problem when they are unusable."""
     try:
-        return _TESTS.validate_python(tests)
-    except ValidationError as exc:
-        raise ValueError(f"tests: {describe_errors(exc)}") from exc
+        canonical = normalise_tests(tests)
+    except InvalidTestsError as exc:
+        raise ValueError(f"tests: {exc}") from exc
+    if canonical["style"] == "assert":
+        return AssertTests(canonical["entry_point"], canonical["code"])
+    return StdioTests(tuple(StdioCase(**case) for case in canonical["cases"]))
 
 
 class _JudgeFault(Exception):
@@ -176,17 +168,16 @@ class Judge:
                 lang = self.language.name
                 verdict = Verdict.NO_CODE, f"no {lang} code block after </think>"
                 return _judgement(*verdict, total, started)
-            # An assert test runs the program and the check as one: built once, together.
-            source, marker = (program, None)
             if isinstance(parsed, AssertTests):
-                source, marker = self._with_check(program, parsed)
-            built = self.language.build(source, self.sandbox, self.compile_limits)
+                built = self._build_check(program, parsed)
+            else:
+                built = self.language.build(program, self.sandbox, self.compile_limits)
             if isinstance(built, CompileError):
                 return _judgement(Verdict.COMPILE_ERROR, built.detail, total, started)
-            if marker is None:
-                cases = self._stdio_cases(built, parsed)
+            if isinstance(parsed, AssertTests):
+                cases = [self._assert_case(built)]
             else:
-                cases = [self._assert_case(built, marker)]
+                cases = self._stdio_cases(built, parsed)
         except (ValueError, _JudgeFault) as exc:
             return _judgement(Verdict.SANDBOX_ERROR, str(exc), 0, started)
         except OSError as exc:
@@ -209,26 +200,19 @@ class Judge:
                 break
         return results
 
-    def _with_check(self, program: str, tests: AssertTests) -> tuple[str, str]:
-        """The program followed by the tests and their check, and the marker it prints
-        once the check has passed."""
+    def _build_check(self, program: str, tests: AssertTests) -> Runnable | CompileError:
         if not self.language.runs_asserts:
             raise _JudgeFault(
                 f"assert tests run Python programs; this judge runs {self.language.name}"
             )
+        return self.language.build_check(
+            program, tests.code, tests.entry_point, self.sandbox, self.compile_limits
+        )
+
+    def _assert_case(self, built: Runnable) -> CaseResult:
         # A program that exits early (e.g. `sys.exit(main())`) exits cleanly without running
         # the check, so success is a fresh marker printed after the check, not the exit code.
-        # The marker arrives on stdin once the program's own code has run: it is not in the
-        # file the program could read, nor in memory while its top level runs.
         marker = f"check passed {secrets.token_hex(8)}"
-        combined = (
-            f"{program}\n\n{tests.code}\n\n"
-            f"_tessy_marker = __import__('sys').stdin.readline().strip()\n"
-            f"check({tests.entry_point})\nprint(_tessy_marker)\n"
-        )
-        return combined, marker
-
-    def _assert_case(self, built: Runnable, marker: str) -> CaseResult:
         result = self.sandbox.run(built.argv, built.files, f"{marker}\n".encode(), self.limits)
         failure = _run_failure(result, self.limits)
         if failure is None:
@@ -276,26 +260,26 @@ def _summary(cases: list[CaseResult], total: int, started: float) -> Judgement:
 
 def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | None:
     """The verdict and reason when a run failed on its own terms (before comparing output)."""
+    # What the program wrote on stderr only explains a failure; a clean exit stands.
+    last = _last_line(result.stderr_tail) if result.exit_code != 0 else ""
     # Python ignores SIGXFSZ, so a file past the limit shows as EFBIG ("File too large").
-    file_too_large = f"[Errno {errno.EFBIG}]" in _last_line(result.stderr_tail)
+    file_too_large = f"[Errno {errno.EFBIG}]" in last
     if result.output_limited or result.signal == signal.SIGXFSZ or file_too_large:
         return Verdict.OUTPUT_LIMIT, f"output over {limits.output_limit_bytes} bytes or file limit"
     if result.timed_out or result.signal == signal.SIGXCPU:
         return Verdict.TIME_LIMIT, f"ran past {limits.time_limit_s:g} s"
-    if _out_of_memory(result, limits):
+    if _out_of_memory(result, last, limits):
         return Verdict.MEMORY_LIMIT, f"ran out of its {limits.memory_mb} MB"
     if result.signal is not None:
         name = signal.strsignal(result.signal) or f"signal {result.signal}"
         return Verdict.RUNTIME_ERROR, f"killed by {name}"
     if result.exit_code != 0:
-        last = _preview(_last_line(result.stderr_tail))
-        return Verdict.RUNTIME_ERROR, f"exit code {result.exit_code}: {last}"
+        return Verdict.RUNTIME_ERROR, f"exit code {result.exit_code}: {_preview(last)}"
     return None
 
 
-def _out_of_memory(result: RunResult, limits: Limits) -> bool:
-    last = _last_line(result.stderr_tail)
-    if last.startswith("MemoryError") or "std::bad_alloc" in last:
+def _out_of_memory(result: RunResult, stderr_last_line: str, limits: Limits) -> bool:
+    if stderr_last_line.startswith("MemoryError") or "std::bad_alloc" in stderr_last_line:
         return True
     return (
         result.signal in ALLOCATION_FAILURE_SIGNALS

@@ -14,6 +14,31 @@ from tessy_factory.verify.sandbox import Limits, Sandbox
 
 COMPILE_OUTPUT_LIMIT = 256 * 1024 * 1024
 DIAGNOSTIC_LINES = 3
+# A compiler that cannot start shows as sh's "not found" (127) or "cannot execute" (126).
+SHELL_CANNOT_RUN = {126, 127}
+
+# Runs program + tests as module `solution`, not `__main__`: as in HumanEval's own harness, a
+# `if __name__ == "__main__":` block stays inert. The success line is read from stdin before
+# the program runs (which then finds stdin empty) and printed only once the check returned,
+# so a program that echoes its input or exits early cannot print it.
+ASSERT_RUNNER = """\
+import sys, types
+
+
+def _checked(success):
+    solution = types.ModuleType("solution")
+    solution.__file__ = "solution.py"
+    sys.modules["solution"] = solution
+    with open("solution.py", encoding="utf-8") as source:
+        exec(compile(source.read(), "solution.py", "exec"), solution.__dict__)
+    if {entry_point!r} not in vars(solution):
+        raise NameError("name {entry_point!r} is not defined")
+    solution.check(vars(solution)[{entry_point!r}])
+    return success
+
+
+print(_checked(sys.stdin.readline().strip()))
+"""
 
 
 @dataclass(frozen=True)
@@ -51,6 +76,17 @@ class Python:
             return CompileError(f"cannot compile: {exc}")
         return Runnable({"main.py": data}, [self.interpreter, "-I", "main.py"])
 
+    def build_check(
+        self, program: str, tests_code: str, entry_point: str, sandbox: Sandbox, limits: Limits
+    ) -> Runnable | CompileError:
+        """The program with its assert tests after it, run by `ASSERT_RUNNER`: it prints the
+        line it reads on stdin once `check(entry_point)` has returned."""
+        built = self.build(f"{program}\n\n{tests_code}\n", sandbox, limits)
+        if isinstance(built, CompileError):
+            return built
+        runner = ASSERT_RUNNER.format(entry_point=entry_point).encode()
+        return Runnable({"solution.py": built.files["main.py"], "main.py": runner}, built.argv)
+
 
 @dataclass(frozen=True)
 class Cpp:
@@ -70,6 +106,9 @@ class Cpp:
         script = 'c="$1"; shift; "$c" "$@" -o main main.cpp >&2 && exec cat main'
         argv = ["sh", "-c", script, "sh", self.compiler, *self.flags]
         result = sandbox.run(argv, {"main.cpp": source_bytes}, b"", limits)
+        if result.exit_code in SHELL_CANNOT_RUN:
+            why = _diagnostic(result.stderr_tail) or f"exit {result.exit_code}"
+            raise OSError(f"the C++ compiler {self.compiler!r} cannot run: {why}")
         if result.timed_out:
             return CompileError(f"the compiler ran past {limits.time_limit_s:g} s")
         if result.exit_code != 0 or result.output_limited:
