@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -132,9 +133,18 @@ def test_hostile_program_is_contained(judge: Judge, case: str, monkeypatch) -> N
     monkeypatch.setenv("HF_TOKEN", SECRET)
     code, verdict = CASES[case]
     started = time.monotonic()
-    got = judge.judge(sample(code), ADD)
+    # A new thread starts its own sandbox server, with the secret already in the environment.
+    with ThreadPoolExecutor(1) as new_thread:
+        got = new_thread.submit(judge.judge, sample(code), ADD).result()
     assert got.verdict == verdict, got.detail
     assert time.monotonic() - started < 10
+    assert no_leftovers() == []
+
+
+def test_the_unsafe_layer_ends_what_a_program_left_running_when_it_exits() -> None:
+    program = f"import subprocess\nsubprocess.Popen(['sleep', '{MARKER}'])\nprint(3)"
+    unsafe = Judge.from_config(VerificationConfig(sandbox="unsafe"))
+    assert unsafe.judge(sample(program), ADD).verdict == Verdict.ACCEPTED
     assert no_leftovers() == []
 
 

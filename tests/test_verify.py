@@ -4,9 +4,11 @@ are in test_sandbox_conformance.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 import tracemalloc
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -15,6 +17,7 @@ from tessy_factory.config import VerificationConfig
 from tessy_factory.verify.compare import outputs_match
 from tessy_factory.verify.extract import extract_program
 from tessy_factory.verify.judge import Judge, Verdict, judge_many, parse_tests
+from tessy_factory.verify.languages import Python
 from tessy_factory.verify.sandbox import Limits, layer_problem, open_sandbox
 
 LIMITS = {"time_limit_s": 1.0, "memory_mb": 256, "output_limit_bytes": 64 * 1024}
@@ -124,6 +127,22 @@ def test_python_syntax_error_is_a_compile_error_found_without_running() -> None:
     assert got.detail.startswith("line 1:")
 
 
+def test_the_judges_warning_filters_do_not_reach_the_syntax_check() -> None:
+    tests = {"style": "stdio", "cases": [{"input": "", "output": "1"}]}
+    program = "import re\nprint(len(re.findall('\\d', '3')))"  # an invalid escape: a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert judge(sample(program), tests).verdict == Verdict.ACCEPTED
+
+
+def test_without_the_syntax_check_a_syntax_error_shows_when_the_program_runs() -> None:
+    # What a judge does when the sandbox's Python is another version than its own.
+    other_version = dataclasses.replace(JUDGE, language=Python("python3", syntax_check=False))
+    got = other_version.judge(sample("print('unclosed'\n"), SUM_TESTS)
+    assert got.verdict == Verdict.RUNTIME_ERROR
+    assert "SyntaxError" in got.detail
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -171,8 +190,12 @@ def test_peak_memory_is_the_programs_own_not_the_judges() -> None:
     assert 100 < large.peak_memory_mb < 200
 
 
-def test_a_python_that_cannot_start_is_a_sandbox_error() -> None:
-    got = make_judge(python="/nonexistent/python3").judge(sample("print(3)"), SUM_TESTS)
+def test_a_python_that_cannot_start_is_named_and_never_blamed_on_a_sample() -> None:
+    with pytest.raises(ValueError, match=r"verification\.python '/nonexistent/python3' cannot run"):
+        make_judge(python="/nonexistent/python3")
+    # One that goes away during a build is the judge's fault.
+    gone = dataclasses.replace(JUDGE, language=Python("/nonexistent/python3"))
+    got = gone.judge(sample("print(3)"), SUM_TESTS)
     assert got.verdict == Verdict.SANDBOX_ERROR
     assert "could not run the program" in got.detail and "/nonexistent/python3" in got.detail
 

@@ -30,6 +30,7 @@ from tessy_factory.verify.languages import (
     Python,
     Runnable,
     compile_limits,
+    python_in,
 )
 from tessy_factory.verify.sandbox import Limits, RunResult, Sandbox, open_sandbox
 
@@ -127,9 +128,10 @@ class Judge:
     @classmethod
     def from_config(cls, config: VerificationConfig) -> Judge:
         """The judge a build's verification config describes; SandboxUnavailable if its
-        sandbox does not work here."""
+        sandbox does not work here, ValueError if its Python cannot run in it."""
+        sandbox = open_sandbox(config.sandbox)
         language = (
-            Python(config.python)
+            python_in(sandbox, config.python)
             if config.language == "python"
             else Cpp(config.cxx, tuple(config.cxx_flags))
         )
@@ -144,7 +146,7 @@ class Judge:
             scratch_mb=config.scratch_mb,
         )
         return cls(
-            sandbox=open_sandbox(config.sandbox),
+            sandbox=sandbox,
             language=language,
             limits=limits,
             compile_limits=compile_limits(

@@ -7,6 +7,8 @@ cannot start is (OSError).
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ COMPILE_OUTPUT_LIMIT = 256 * 1024 * 1024
 DIAGNOSTIC_LINES = 3
 # A compiler that cannot start shows as sh's "not found" (127) or "cannot execute" (126).
 SHELL_CANNOT_RUN = {126, 127}
+PROBE_LIMITS = Limits(time_limit_s=10.0, memory_mb=512, output_limit_bytes=4096)
 
 # Runs program + tests as module `solution`, not `__main__`: as in HumanEval's own harness, a
 # `if __name__ == "__main__":` block stays inert. The success line is read from stdin before
@@ -58,17 +61,20 @@ class CompileError:
 
 @dataclass(frozen=True)
 class Python:
-    """Python 3, run with `-I` (no user site, no environment). Syntax is checked in-process:
-    a syntax error needs no sandbox run per test case."""
+    """Python 3, run with `-I` (no user site, no environment). Syntax is checked in-process,
+    so a syntax error needs no sandbox run per test case, when the judge's own Python has the
+    interpreter's version (`python_in`); otherwise it shows when the program runs."""
 
     interpreter: str = "python3"
+    syntax_check: bool = True
     name = "python"
     runs_asserts = True
 
     def build(self, source: str, sandbox: Sandbox, limits: Limits) -> Runnable | CompileError:
         try:
             data = _utf8(source)
-            compile(source, "main.py", "exec")
+            if self.syntax_check:
+                _check_syntax(source)
         except SyntaxError as exc:
             return CompileError(f"line {exc.lineno}: {exc.msg}")
         except (ValueError, RecursionError, MemoryError) as exc:
@@ -86,6 +92,21 @@ class Python:
             return built
         runner = ASSERT_RUNNER.format(entry_point=entry_point).encode()
         return Runnable({"solution.py": built.files["main.py"], "main.py": runner}, built.argv)
+
+
+def python_in(sandbox: Sandbox, interpreter: str) -> Python:
+    """`interpreter` as programs will run it in `sandbox`; ValueError naming
+    `verification.python` when it cannot run there."""
+    version = "import sys; print(*sys.version_info[:2])"
+    problem = f"verification.python {interpreter!r} cannot run in the sandbox"
+    try:
+        probe = sandbox.run([interpreter, "-I", "-c", version], {}, b"", PROBE_LIMITS)
+    except OSError as exc:
+        raise ValueError(f"{problem}: {exc}") from exc
+    if probe.exit_code != 0 or probe.timed_out:
+        raise ValueError(f"{problem}: {_diagnostic(probe.stderr_tail) or probe.exit_code}")
+    same_version = probe.stdout.split() == [str(part).encode() for part in sys.version_info[:2]]
+    return Python(interpreter, syntax_check=same_version)
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,14 @@ def compile_limits(time_limit_s: float, memory_mb: int, file_size_mb: int) -> Li
         file_size_mb=max(file_size_mb, 256),
         scratch_mb=512,
     )
+
+
+def _check_syntax(source: str) -> None:
+    # The judge's warning filters must not turn a program's warning (an invalid escape
+    # sequence, say) into an error that the sandboxed interpreter would not raise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(source, "main.py", "exec")
 
 
 def _diagnostic(stderr: str) -> str:

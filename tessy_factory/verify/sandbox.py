@@ -9,13 +9,14 @@ Three layers, strongest first (see design.md):
   itself is first dropped to an unprivileged uid with `setpriv`: a user namespace made by
   root maps the program to host root, which could read root's files and write /proc/sys.
   One such sandbox serves each judging thread (`_Server`); each program in it gets fresh
-  mount, PID, IPC and UTS namespaces and a fresh scratch tmpfs.
+  mount, PID, IPC, UTS and network namespaces and a fresh scratch tmpfs.
 - `unshare`: own network, PID, mount, IPC and UTS namespaces, then `setpriv` to an
   unprivileged uid. /tmp is its scratch directory; /var/tmp, /dev/shm and /run are empty.
   Elsewhere the program sees the host's files as that uid does, and could write to any
   other world-writable directory. Needs root.
 - `unsafe`: limits and a cleared environment only, as the judge's own user. Chosen only when
-  the user asks for it by name.
+  the user asks for it by name. The process limit counts all of that user's processes, and
+  a program that starts a new session outlives the run.
 
 Whatever the layer, the chain ends in the supervisor (`supervise.c`), which forks the program
 with its rlimits, ends it at the wall-clock limit and reports its status and resource usage
@@ -246,10 +247,10 @@ class BubblewrapSandbox(Sandbox):
 class _Server:
     """A long-lived bubblewrap sandbox whose PID 1 is `supervise --serve`.
 
-    Its user, network and cgroup namespaces and its read-only view of the system are made
-    once (they cost more than a Python start); each program gets its own mount, PID, IPC and
-    UTS namespaces, a fresh tmpfs at /tmp and /dev/shm, and no capabilities (supervise.c).
-    The server holds CAP_SYS_ADMIN and CAP_SETPCAP in its own user namespace only, to make
+    Its user and cgroup namespaces and its read-only view of the system are made once (they
+    cost more than a Python start); each program gets its own mount, PID, IPC, UTS and
+    network namespaces, a fresh tmpfs at /tmp and /dev/shm, and no capabilities
+    (supervise.c). The server holds CAP_SYS_ADMIN and CAP_SETPCAP in its own user namespace only, to make
     those namespaces and mounts. A server that fails or gets stuck is killed; the next run
     starts a new one.
     """

@@ -184,17 +184,16 @@ static void supervise(const struct limits *limits, int report_fd, char **argv, i
     int ready;
     while ((ready = poll(&wait_for, 1, limits->wall_ms)) < 0 && errno == EINTR) {
     }
-    if (ready == 0) {
-        timed_out = 1;
-        /* Not reaped yet, so the pid and its group cannot belong to anyone else. */
-        kill_all(child);
-    }
+    if (ready == 0) timed_out = 1;
+    /* Whatever the program left running (children, daemons) ends with it, timed out or not.
+     * Not reaped yet, so the pid and its group cannot belong to anyone else. */
+    kill_all(child);
     int status;
     struct rusage usage;
     while (wait4(child, &status, 0, &usage) < 0 && errno == EINTR) {
     }
     double wall_s = now() - started;
-    /* Whatever the program left running (daemons, children) ends with it. Outside a PID
+    /* As PID 1, once more: nothing it forked while dying outlives the run. Outside a PID
      * namespace the group went with the reaped child's pid, so it is left alone. */
     if (getpid() == 1) kill(-1, SIGKILL);
 
