@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tessy_factory.miniature.styles import STUDENT_PHRASES, TEACHER_PHRASES
 
@@ -193,6 +200,15 @@ class RepetitionConfig(Strict):
     repeats: int = Field(8, ge=2, description="Copies in a row that make a loop.")
     window_chars: int = Field(1000, ge=10, description="How far back to look.")
 
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> RepetitionConfig:
+        # With min_words over max_words no fragment size is tried: the check would be off.
+        if self.min_words > self.max_words:
+            raise ValueError(
+                f"min_words ({self.min_words}) must not exceed max_words ({self.max_words})"
+            )
+        return self
+
 
 class GenerationConfig(Strict):
     """How samples are generated."""
@@ -231,6 +247,14 @@ class GenerationConfig(Strict):
         "become </think> in the output.",
     )
     repetition: RepetitionConfig = Field(default_factory=RepetitionConfig)
+
+    @field_validator("end_of_thinking")
+    @classmethod
+    def _markers_not_empty(cls, markers: list[str]) -> list[str]:
+        # The empty string is in every text: it would end every thinking at once.
+        if any(not marker for marker in markers):
+            raise ValueError("a marker must not be the empty string")
+        return markers
 
     @model_validator(mode="after")
     def _modes_unique(self) -> GenerationConfig:

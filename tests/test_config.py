@@ -108,6 +108,20 @@ def test_an_empty_mode_list_is_refused(tmp_path: Path) -> None:
     assert "generation.modes:" in message
 
 
+def test_a_repetition_rule_with_min_words_over_max_words_is_refused(tmp_path: Path) -> None:
+    # Left through, it would try no fragment size at all: the loop check silently off.
+    message = load_error(tmp_path, "generation:\n  repetition: {min_words: 5, max_words: 3}\n")
+    assert "generation.repetition:" in message
+    assert "min_words (5) must not exceed max_words (3)" in message
+
+
+def test_an_empty_end_of_thinking_marker_is_refused(tmp_path: Path) -> None:
+    # The empty string is found in every text, so it would end every thinking at once.
+    message = load_error(tmp_path, "generation:\n  end_of_thinking: ['</think>', '']\n")
+    assert "generation.end_of_thinking:" in message
+    assert "must not be the empty string" in message
+
+
 def test_an_unknown_source_kind_names_the_source(tmp_path: Path) -> None:
     message = load_error(tmp_path, "sources:\n  - kind: csv\n    path: x.csv\n")
     assert "sources.0:" in message
