@@ -102,13 +102,24 @@ PromptSource = Annotated[
 ]
 
 
+# Tokens per turn in the reference code: the teacher 10, the student 5.
+TEACHER_CHUNK_TOKENS = 10
+STUDENT_CHUNK_TOKENS = 5
+
+
 class ModelConfig(Strict):
     """A generating model: a local directory, a Hub id, or `miniature:teacher|student`."""
 
     model: str = Field(
         description="Hub id, local directory, or miniature:teacher / miniature:student."
     )
-    chunk_tokens: int = Field(10, ge=1, le=512, description="Tokens generated per turn (k).")
+    chunk_tokens: int = Field(
+        TEACHER_CHUNK_TOKENS,
+        ge=1,
+        le=512,
+        description="Tokens generated per turn (k); the student's default is "
+        f"{STUDENT_CHUNK_TOKENS}.",
+    )
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_context_tokens: int = Field(4096, ge=64, description="The model's context window.")
@@ -348,11 +359,11 @@ class BuildConfig(Strict):
     name: str = Field("demo", pattern=r"^[\w.-]+$", description="Name of the build.")
     home: str | None = Field(None, description="Factory home; default $TESSY_HOME or ./.tessy.")
     sources: list[PromptSource] = Field(default_factory=lambda: [DemoSource()], min_length=1)
-    teacher: ModelConfig = Field(
-        default_factory=lambda: ModelConfig(model="miniature:teacher", chunk_tokens=10)
-    )
+    teacher: ModelConfig = Field(default_factory=lambda: ModelConfig(model="miniature:teacher"))
     student: ModelConfig = Field(
-        default_factory=lambda: ModelConfig(model="miniature:student", chunk_tokens=5)
+        default_factory=lambda: ModelConfig(
+            model="miniature:student", chunk_tokens=STUDENT_CHUNK_TOKENS
+        )
     )
     teacher_predictor: PredictorConfig = Field(
         default_factory=lambda: PredictorConfig(model="miniature:teacher")
@@ -365,6 +376,14 @@ class BuildConfig(Strict):
     curation: CurationConfig = Field(default_factory=CurationConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("student", mode="before")
+    @classmethod
+    def _student_chunk_default(cls, student: Any) -> Any:
+        # The student's own default k, whether or not its section is written out.
+        if isinstance(student, dict):
+            return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
+        return student
 
     def fingerprint(self) -> str:
         """A stable hash of everything that shapes the data (the home is left out)."""

@@ -108,6 +108,18 @@ def test_an_empty_mode_list_is_refused(tmp_path: Path) -> None:
     assert "generation.modes:" in message
 
 
+def test_a_student_section_without_chunk_tokens_keeps_the_students_default(
+    tmp_path: Path,
+) -> None:
+    # As the README says: the student writes 5 tokens a turn, the teacher 10, whether the
+    # sections are left out or written without chunk_tokens.
+    config = load_config(write(tmp_path, "teacher: {model: t}\nstudent: {model: s}\n"))
+    assert (config.teacher.chunk_tokens, config.student.chunk_tokens) == (10, 5)
+    assert (BuildConfig().teacher.chunk_tokens, BuildConfig().student.chunk_tokens) == (10, 5)
+    explicit = load_config(write(tmp_path, "student: {model: s, chunk_tokens: 7}\n"))
+    assert explicit.student.chunk_tokens == 7
+
+
 def test_a_repetition_rule_with_min_words_over_max_words_is_refused(tmp_path: Path) -> None:
     # Left through, it would try no fragment size at all: the loop check silently off.
     message = load_error(tmp_path, "generation:\n  repetition: {min_words: 5, max_words: 3}\n")
