@@ -4,7 +4,9 @@ models and the TESSY loop with its baselines, on the trained miniature models.""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import shutil
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,6 +270,29 @@ def test_the_kv_cache_reads_only_new_text_and_matches_a_full_recompute(
     full = model.continue_text(joined, 10)
     assert cached.pieces == full.pieces
     assert cache.ids[: len(joined_ids)] == joined_ids
+
+
+def test_a_turn_ends_at_any_end_token_of_the_models_generation_config(
+    miniature: Path, prompt: str, tmp_path: Path
+) -> None:
+    greedy = ModelConfig(model="miniature:student", temperature=0.0)
+    model = LocalModel("student", str(miniature / "student"), greedy)
+    prefix = model.prompt_text(prompt) + "<think>\n"
+    cache = model.new_cache()
+    free = model.continue_text(prefix, 6, cache)
+    assert not free.ended
+    written = cache.ids[-5:]  # the cache holds all but the last token written
+    # A later token that is not among those before it: listed as an end of turn, as chat
+    # models list several (Qwen: <|im_end|> and <|endoftext|>), the turn must end there.
+    at = next(i for i in range(1, 5) if written[i] not in written[:i])
+    shutil.copytree(miniature / "student", tmp_path / "student")
+    generation_config = tmp_path / "student" / "generation_config.json"
+    settings = json.loads(generation_config.read_text())
+    settings["eos_token_id"] = [model.tokenizer.eos_token_id, written[at]]
+    generation_config.write_text(json.dumps(settings))
+    ending = LocalModel("student", str(tmp_path / "student"), greedy)
+    ended = ending.continue_text(prefix, 6)
+    assert ended.ended and ended.pieces == free.pieces[:at]
 
 
 def test_concurrent_label_requests_run_as_one_batch_with_the_same_labels(

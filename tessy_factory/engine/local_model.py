@@ -94,6 +94,7 @@ class LocalModel:
         self.tokenizer, self.model = load_pretrained(AutoModelForCausalLM, "model", name, path)
         self.device = self.model.device
         self.sampling = _sampling(config, self.model.generation_config.suppress_tokens)
+        self.end_ids = _end_of_turn_ids(self.model.generation_config.eos_token_id, self.tokenizer)
 
     def prompt_text(self, user_prompt: str) -> str:
         """The user turn in this model's own chat template, ready for the assistant turn."""
@@ -147,7 +148,7 @@ class LocalModel:
             ).logits
             cache.ids += pending
             token = self.sampling(inputs, logits[:, -1, :].float())
-            if token == self.tokenizer.eos_token_id:
+            if token in self.end_ids:
                 ended = True
                 break
             new.append(token)
@@ -170,6 +171,16 @@ class LocalModel:
             after = self.tokenizer.decode(ids[first:end], skip_special_tokens=False)
             pieces.append(after[len(before) :])
         return pieces
+
+
+def _end_of_turn_ids(
+    generation_eos: int | list[int] | None, tokenizer: PreTrainedTokenizerBase
+) -> frozenset[int]:
+    """The tokens that end a turn: the tokenizer's end of sequence and every one the model's
+    generation config lists (chat models often list several, as Qwen's <|im_end|> and
+    <|endoftext|>), as `generate` would stop at."""
+    listed = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos or [])
+    return frozenset(i for i in (*listed, tokenizer.eos_token_id) if i is not None)
 
 
 Sampler = Callable[[torch.Tensor, torch.Tensor], int]
