@@ -123,6 +123,19 @@ def test_a_field_the_server_rejects_names_the_endpoint_and_its_answer(servers, m
     assert servers["teacher"] in message and "HTTP 422" in message and "top_k" in message
 
 
+def test_a_request_that_times_out_fails_only_its_sample_naming_the_endpoint(servers, models_root):
+    config = served_config(servers, models_root)
+    # 300 tokens take the CPU server far longer than 50 ms.
+    student = config.student.model_copy(update={"request_timeout_s": 0.05, "max_retries": 0})
+    model = OpenAIModel("miniature:student", student.served_model, student)
+    with pytest.raises(GenerationFailed) as caught:
+        asyncio.run(model.complete(model.prompt_text(prompt()), 300, None, seed=0))
+    # A retryable sample failure: the build records the attempt and goes on.
+    assert caught.value.retryable
+    message = str(caught.value)
+    assert servers["student"] in message and "within 0.05 s" in message
+
+
 def test_a_server_that_is_down_stops_the_build_and_spends_no_attempt(
     models_root, tmp_path, prefect_harness
 ):

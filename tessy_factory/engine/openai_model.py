@@ -4,7 +4,8 @@ Requests go to raw-text `/v1/completions`: the prompt is rendered here in the mo
 chat template, from its tokenizer, so any server of the weights works (vLLM, SGLang,
 `transformers serve`). The returned text is split into the model's tokens locally, for the
 cut and the token accounting. The openai client does the retries with back-off on
-connection errors, timeouts, 429 and 5xx.
+connection errors, timeouts, 429 and 5xx; a timeout left after them fails the sample
+attempt, the other errors stop the build.
 """
 
 from __future__ import annotations
@@ -104,6 +105,14 @@ class OpenAIModel:
                 seed=seed,
                 extra_body=self.config.extra_body or None,
             )
+        except openai.APITimeoutError as exc:
+            # Caught before the connection errors it is a kind of: a slow answer belongs to
+            # this request (a long text, a busy server), so it fails this sample attempt
+            # alone; a server that answers nothing stops the build below.
+            raise GenerationFailed(
+                f"{self.endpoint} did not answer within {self.config.request_timeout_s:g} s "
+                f"(request_timeout_s), {self.config.max_retries + 1} tries"
+            ) from exc
         except openai.APIStatusError as exc:
             raise EndpointError(
                 f"{self.endpoint} refused a request for {self.served_model!r}: "
