@@ -242,6 +242,16 @@ def test_a_prompt_over_the_context_fails_as_too_long(
         assert not caught.value.retryable  # another attempt cannot make it fit
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.TESSY, GenerationMode.TEACHER_ONLY])
+def test_an_answer_cut_off_at_its_cap_fails_the_attempt(
+    writers: Writers, prompt: str, mode: GenerationMode
+) -> None:
+    config = DEMO_GENERATION.model_copy(update={"answer_max_tokens": 4})
+    with pytest.raises(GenerationFailed, match=r"answer did not end within 4 tokens") as caught:
+        asyncio.run(generate_sample(prompt, mode, writers.teacher, writers.student, config))
+    assert caught.value.retryable  # another seed may answer more briefly
+
+
 def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:
     config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
     sample = asyncio.run(

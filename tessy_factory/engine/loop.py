@@ -328,6 +328,11 @@ async def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig)
     answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
+    if not continuation.ended:
+        # Cut off at the cap: a truncated answer is not a sample to train on.
+        raise GenerationFailed(
+            f"{writer.role}'s answer did not end within {config.answer_max_tokens} tokens"
+        )
     trace.sample.spans.append(Span(writer.role, answer, len(pieces), "answer"))
     trace.timed(writer, started)
     # Whatever markers the models use, the output is in the student's format.
