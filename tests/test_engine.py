@@ -252,6 +252,20 @@ def test_an_answer_cut_off_at_its_cap_fails_the_attempt(
     assert caught.value.retryable  # another seed may answer more briefly
 
 
+def test_a_solo_model_that_ends_its_turn_inside_the_thinking_is_named(
+    writers: Writers, prompt: str
+) -> None:
+    # Markers that miss the model's own </think>, as a config for another model's format
+    # would: the model thinks, answers and ends its turn, and no marker ever came.
+    config = DEMO_GENERATION.model_copy(update={"end_of_thinking": ["</reasoning>"]})
+    with pytest.raises(GenerationFailed) as caught:
+        asyncio.run(
+            generate_sample(prompt, GenerationMode.STUDENT_ONLY, None, writers.student, config)
+        )
+    # Not "did not end within 512 tokens": the model stopped long before the cap.
+    assert str(caught.value) == "student ended its turn inside the thinking block"
+
+
 def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:
     config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
     sample = asyncio.run(

@@ -280,6 +280,8 @@ async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
     _refuse_loops(trace, config)
+    if continuation.ended and not closed:
+        raise GenerationFailed(f"{writer.role} ended its turn inside the thinking block")
     if not closed:
         raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
 
