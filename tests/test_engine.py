@@ -222,6 +222,42 @@ def test_the_same_seed_gives_the_same_sample(samples, writers: Writers, prompt: 
     assert other.spans != first.spans
 
 
+def thinking_tokens(sample: Sample) -> int:
+    return sum(span.tokens for span in sample.spans if span.phase == "thinking")
+
+
+def test_no_tessy_sample_thinks_past_the_cap(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    # A student of long turns, so the turn that ends the thinking is several tokens long.
+    student = Writer(
+        "student",
+        LocalModel(
+            "student",
+            str(miniature / "student"),
+            ModelConfig(model="miniature:student", chunk_tokens=20),
+        ),
+        writers.student.predictor,
+    )
+
+    def tessy(cap: int) -> Sample:
+        config = DEMO_GENERATION.model_copy(update={"max_total_tokens": cap})
+        return asyncio.run(
+            generate_sample(prompt, GenerationMode.TESSY, writers.teacher, student, config)
+        )
+
+    used = thinking_tokens(tessy(DEMO_GENERATION.max_total_tokens))
+    # Caps just under the sample's length: its last turn would end the thinking past them
+    # unless the turn is cut short at the cap.
+    for cap in range(used - 4, used):
+        try:
+            sample = tessy(cap)
+        except GenerationFailed as failure:
+            assert str(failure) == f"thinking did not end within {cap} tokens"
+        else:
+            assert thinking_tokens(sample) <= cap
+
+
 def test_a_prompt_over_the_context_fails_as_too_long(
     writers: Writers, miniature: Path, prompt: str
 ) -> None:

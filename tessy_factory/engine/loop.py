@@ -190,9 +190,9 @@ async def _cooperative_thinking(
         turn_over = _TurnOver(
             trace.thinking, config.end_of_thinking, (current.predictor, window), current is teacher
         )
-        continuation = await trace.continue_as(
-            current, trace.thinking, current.model.config.chunk_tokens, turn_over
-        )
+        # The last turn may be shorter than k, so no sample thinks past the cap.
+        chunk = min(current.model.config.chunk_tokens, config.max_total_tokens - trace.tokens)
+        continuation = await trace.continue_as(current, trace.thinking, chunk, turn_over)
         pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
         if not pieces:
             raise GenerationFailed(f"{current.role} returned an empty completion")
