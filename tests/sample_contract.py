@@ -32,9 +32,9 @@ def check_sample(sample: Sample, mode: GenerationMode, answered_by: str = "stude
     assert {span.phase for span in thinking_spans} == {"thinking"}
     assert answer_span.phase == "answer"
     assert answer_span.text == answer
-    # The spans account for every character: thinking spans up to the close tag, then answer.
-    written = "".join(span.text for span in thinking_spans)
-    assert written.partition(THINK_CLOSE)[0].rstrip() == thinking
+    # The spans account for every character of the text and nothing else: not the marker
+    # that ended the thinking, which is format rather than anyone's words.
+    assert "".join(span.text for span in thinking_spans) == thinking
     assert all(span.tokens >= 1 for span in sample.spans)
     assert sample.tokens_by("teacher") + sample.tokens_by("student") == sum(
         span.tokens for span in sample.spans

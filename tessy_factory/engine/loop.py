@@ -14,7 +14,7 @@ samples on model servers run concurrently, each at its own pace, rather than in 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.batching import LabelBatcher
@@ -79,6 +79,8 @@ class _Trace:
         self.tokens = 0
         self.caches: dict[str, object | None] = {}
         self.windows: dict[str, PredictorWindow | None] = {}
+        # The token pieces of each span, to trim the end-of-thinking marker off the spans.
+        self.span_pieces: list[list[str]] = []
 
     async def continue_as(
         self,
@@ -122,11 +124,37 @@ class _Trace:
         spans = self.sample.spans
         if spans and spans[-1].author == writer.role and spans[-1].phase == phase:
             # One span per turn: chunks of the same author join, the last chunk's cut ends it.
-            last = spans.pop()
-            text, tokens = last.text + text, last.tokens + len(pieces)
-        else:
-            tokens = len(pieces)
-        spans.append(Span(writer.role, text, tokens, phase, cut))
+            spans.pop()
+            pieces = self.span_pieces.pop() + pieces
+        spans.append(Span(writer.role, "".join(pieces), len(pieces), phase, cut))
+        self.span_pieces.append(pieces)
+
+    def close_thinking(self, markers: list[str]) -> str:
+        """The thinking in the student's format: <think> and the text before the first
+        end-of-thinking marker, without the whitespace before the marker. The spans are
+        trimmed to it, so they join back into it and count no token of the marker: the
+        marker is format, not words of their authors."""
+        before = _thinking_before_marker(self.thinking, markers)
+        head = THINK_OPEN + before.removeprefix(THINK_OPEN).rstrip()
+        self._trim_spans(len(head) - len(THINK_OPEN))
+        return head
+
+    def _trim_spans(self, length: int) -> None:
+        """Keep the spans' first `length` characters; a token the cut splits is kept."""
+        spans, start = self.sample.spans, 0
+        for index, (span, pieces) in enumerate(zip(spans, self.span_pieces, strict=True)):
+            if start + len(span.text) >= length:
+                kept = _first_chars(pieces, length - start)
+                if kept:
+                    spans[index] = replace(span, text="".join(kept), tokens=len(kept))
+                    self.span_pieces[index] = kept
+                    index += 1
+                # A span of nothing but the marker's whitespace goes, and its cut with it, so
+                # each switch stays the cut of a span.
+                self.sample.n_switches -= sum(gone.cut is not None for gone in spans[index:])
+                del spans[index:], self.span_pieces[index:]
+                return
+            start += len(span.text)
 
     def timed(self, writer: Writer, started: float) -> None:
         seconds = self.sample.seconds
@@ -165,7 +193,8 @@ async def generate_sample(
     else:
         await _solo_thinking(trace, writers[_SOLO_THINKER[mode]], config)
         answerer = writers[_ANSWERER[mode]]
-    await _final_answer(trace, answerer, config)
+    head = trace.close_thinking(config.end_of_thinking)
+    await _final_answer(trace, answerer, head, config)
     return trace.sample
 
 
@@ -313,6 +342,17 @@ def _thinking_before_marker(text: str, markers: list[str]) -> str:
     return text[: min(positions)] if positions else text
 
 
+def _first_chars(pieces: list[str], count: int) -> list[str]:
+    """The pieces that hold the first `count` characters of their text, the last one cut."""
+    kept = []
+    for piece in pieces:
+        if count <= 0:
+            break
+        kept.append(piece[:count])
+        count -= len(piece)
+    return kept
+
+
 def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
     fragment = repeated_fragment(trace.thinking, config.repetition)
     if fragment is not None:
@@ -321,9 +361,8 @@ def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
         )
 
 
-async def _final_answer(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
-    before = _thinking_before_marker(trace.thinking, config.end_of_thinking)
-    head = THINK_OPEN + before.removeprefix(THINK_OPEN).rstrip()
+async def _final_answer(trace: _Trace, writer: Writer, head: str, config: GenerationConfig) -> None:
+    """`writer` answers after the closed thinking `head` (see `_Trace.close_thinking`)."""
     started = time.perf_counter()
     continuation = await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
     pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
