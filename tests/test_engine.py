@@ -302,6 +302,63 @@ def test_a_solo_model_that_ends_its_turn_inside_the_thinking_is_named(
     assert str(caught.value) == "student ended its turn inside the thinking block"
 
 
+def student_with_context(writers: Writers, miniature: Path, context: int) -> Writer:
+    """The student, recording its prefixes, with a context of `context` tokens."""
+    config = writers.student.model.config.model_copy(update={"max_context_tokens": context})
+    model = RecordingModel("student", str(miniature / "student"), config)
+    return Writer("student", model, writers.student.predictor)
+
+
+def test_a_prompt_that_cannot_fit_with_the_caps_is_skipped_before_generating(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    student = writers.student.model
+    prompt_tokens = student.count_tokens(student.prompt_text(prompt))
+    # Room for the prompt and a few turns, not for a whole thinking and answer.
+    small = student_with_context(writers, miniature, prompt_tokens + 100)
+    for mode in (GenerationMode.TESSY, GenerationMode.TEACHER_THINK):
+        with pytest.raises(GenerationFailed, match=r"^prompt too long: .*'student'") as caught:
+            asyncio.run(generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION))
+        assert not caught.value.retryable
+        assert small.model.prefixes == [], "no model time is spent on a prompt that is skipped"
+
+
+def test_a_sample_that_outgrows_a_context_mid_sample_is_retryable(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    # The teacher's words take more of the student's tokens than of its own: a context that
+    # fits the prompt and max_total_tokens, counted in each author's tokens, can overflow.
+    def tessy(student: Writer, cap: int) -> Sample:
+        config = DEMO_GENERATION.model_copy(
+            update={"max_total_tokens": cap, "tessy_answer_by": "teacher"}
+        )
+        return asyncio.run(
+            generate_sample(prompt, GenerationMode.TESSY, writers.teacher, student, config)
+        )
+
+    # The smallest cap the sample ends within (its spans leave out the marker's tokens), so
+    # it thinks up to the cap.
+    roomy = student_with_context(writers, miniature, 4096)
+
+    def ends_within(cap: int) -> bool:
+        try:
+            tessy(roomy, cap)
+        except GenerationFailed:
+            return False
+        return True
+
+    spans_hold = thinking_tokens(tessy(roomy, DEMO_GENERATION.max_total_tokens))
+    cap = next(cap for cap in range(spans_hold, spans_hold + 10) if ends_within(cap))
+    student = roomy.model
+    fits = student.count_tokens(student.prompt_text(prompt) + student.config.thinking_open) + cap
+    tight = student_with_context(writers, miniature, fits)
+    with pytest.raises(
+        GenerationFailed, match=r"outgrew the context mid-sample: .*'student'"
+    ) as caught:
+        tessy(tight, cap)
+    assert caught.value.retryable  # another seed may write a shorter thinking
+
+
 def test_tessy_answer_by_teacher_is_the_papers_ablation(writers: Writers, prompt: str) -> None:
     config = DEMO_GENERATION.model_copy(update={"tessy_answer_by": "teacher"})
     sample = asyncio.run(

@@ -104,6 +104,10 @@ class LocalModel:
         """A KV cache for one sample's text, to pass to every `continue_text` of it."""
         return KVCache(DynamicCache(config=self.model.config))
 
+    def count_tokens(self, text: str) -> int:
+        """The number of this model's tokens in `text`."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     async def complete(
         self,
         prefix: str,

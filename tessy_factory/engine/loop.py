@@ -22,10 +22,12 @@ from tessy_factory.engine.cut import cut_index, ends_at_word_start, last_word_st
 from tessy_factory.engine.predictor import PredictorWindow
 from tessy_factory.engine.repetition import repeated_fragment
 from tessy_factory.engine.text_model import (
+    ContextOverflow,
     Continuation,
     GenerationFailed,
     StopHint,
     TextModel,
+    check_fits,
 )
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
@@ -107,7 +109,16 @@ class _Trace:
         self.calls += 1
         seed = (self.seed * 1_000_003 + self.calls) % 2**31
         cache = self.caches[writer.role]
-        return await writer.model.complete(prefix, max_new_tokens, cache, seed, stop)
+        try:
+            return await writer.model.complete(prefix, max_new_tokens, cache, seed, stop)
+        except ContextOverflow as overflow:
+            if self.tokens == 0 and not answering:
+                raise  # the prompt alone: a server's context shorter than its config says
+            # The prompt was checked to fit with the caps, but the other model's words can
+            # take more of this model's tokens than they took of their author's.
+            raise GenerationFailed(
+                f"the sample outgrew the context mid-sample: {overflow.detail}"
+            ) from overflow
 
     def window(self, writer: Writer) -> PredictorWindow | None:
         """`writer`'s boundary-predictor window of this sample."""
@@ -186,16 +197,35 @@ async def generate_sample(
 ) -> Sample:
     """One sample for `prompt` in `mode`; raises GenerationFailed with the reason."""
     writers = {"teacher": teacher, "student": student}
+    if mode is GenerationMode.TESSY:
+        thinkers, answerer = [teacher, student], writers[config.tessy_answer_by]
+    else:
+        thinkers, answerer = [writers[_SOLO_THINKER[mode]]], writers[_ANSWERER[mode]]
+    _check_prompt_fits(prompt, thinkers, answerer, config)
     trace = _Trace(prompt, seed)
     if mode is GenerationMode.TESSY:
         await _cooperative_thinking(trace, teacher, student, config)
-        answerer = writers[config.tessy_answer_by]
     else:
-        await _solo_thinking(trace, writers[_SOLO_THINKER[mode]], config)
-        answerer = writers[_ANSWERER[mode]]
+        await _solo_thinking(trace, thinkers[0], config)
     head = trace.close_thinking(config.end_of_thinking)
     await _final_answer(trace, answerer, head, config)
     return trace.sample
+
+
+def _check_prompt_fits(
+    prompt: str, thinkers: list[Writer], answerer: Writer, config: GenerationConfig
+) -> None:
+    """Raise ContextOverflow, before anything is generated, when a model could not fit the
+    prompt with a thinking of `max_total_tokens` (every model reads all of it) and, for the
+    answerer, an answer of `answer_max_tokens`: the prompt is skipped as too long."""
+    for writer in {writer.role: writer for writer in [*thinkers, answerer]}.values():
+        model, answers = writer.model, writer is answerer
+        text = model.prompt_text(prompt) + model.config.thinking_open
+        new_tokens = config.max_total_tokens
+        if answers:
+            text += model.config.thinking_close
+            new_tokens += config.answer_max_tokens
+        check_fits(model.name, model.config, model.count_tokens(text), new_tokens)
 
 
 async def generate_thinking(

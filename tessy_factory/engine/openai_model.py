@@ -83,6 +83,10 @@ class OpenAIModel:
         """No client-side state: a server with prefix caching reuses the shared prefix."""
         return None
 
+    def count_tokens(self, text: str) -> int:
+        """The number of this model's tokens in `text`."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     async def complete(
         self,
         prefix: str,
@@ -93,8 +97,7 @@ class OpenAIModel:
     ) -> Continuation:
         """Sample up to `max_new_tokens` tokens after `prefix` on the server. `stop` goes
         unused: a request runs to its end, and the loop cuts what follows."""
-        prompt_tokens = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
-        check_fits(self.name, self.config, prompt_tokens, max_new_tokens)
+        check_fits(self.name, self.config, self.count_tokens(prefix), max_new_tokens)
         try:
             response = await self._client().completions.create(
                 model=self.served_model,

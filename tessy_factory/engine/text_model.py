@@ -23,10 +23,14 @@ class GenerationFailed(RuntimeError):
 
 
 class ContextOverflow(GenerationFailed):
-    """The text no longer fits the model's context window: no attempt can help."""
+    """The text does not fit the model's context window; `detail` says by how much.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(f"prompt too long: {message}", retryable=False)
+    Raised as the prompt's fault, which no attempt can help. The TESSY loop checks every
+    prompt up front, so it turns one met mid-sample into a retryable failure."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"prompt too long: {detail}", retryable=False)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class TextModel(Protocol):
 
     def new_cache(self) -> object | None:
         """Per-sample state to pass to every `complete` of one sample."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """The number of this model's tokens in `text`."""
         ...
 
     async def complete(
