@@ -19,7 +19,7 @@ from tessy_factory.db import connect
 from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine.local_model import ModelLoadError
 from tessy_factory.engine.loop import generate_sample
-from tessy_factory.engine.openai_model import EndpointError, OpenAIModel
+from tessy_factory.engine.openai_model import EndpointError, OpenAIModel, _overflows_context
 from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.engine.transformers_server import serving
 from tessy_factory.engine.writers import load_writers
@@ -121,6 +121,35 @@ def test_a_field_the_server_rejects_names_the_endpoint_and_its_answer(servers, m
         asyncio.run(model.complete(model.prompt_text(prompt()), 5, None, seed=0))
     message = str(caught.value)
     assert servers["teacher"] in message and "HTTP 422" in message and "top_k" in message
+
+
+def test_a_400_of_another_kind_still_stops_the_build_naming_the_endpoint(servers, models_root):
+    config = served_config(servers, models_root)
+    # A pinned transformers serve answers HTTP 400 to any other model name.
+    student = config.student.model_copy(update={"served_model": "no-such-model"})
+    model = OpenAIModel("miniature:student", str(miniature_dir(models_root) / "student"), student)
+    with pytest.raises(EndpointError) as caught:
+        asyncio.run(model.complete(model.prompt_text(prompt()), 5, None, seed=0))
+    message = str(caught.value)
+    assert servers["student"] in message and "HTTP 400" in message and "no-such-model" in message
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        # vLLM, older and newer
+        "This model's maximum context length is 2048 tokens. However, you requested 2100 "
+        "tokens (2000 in the messages, 100 in the completion).",
+        "The decoder prompt (length 2100) is longer than the maximum model length of 2048.",
+        # SGLang
+        "The input (2100 tokens) is longer than the model's context length (2048 tokens).",
+    ],
+)
+def test_a_400_that_the_text_exceeds_the_context_fails_only_the_sample(detail):
+    # transformers serve does not check the context, so no test server says this: these are
+    # the servers' own words, which the mapping must recognise.
+    assert _overflows_context(400, detail)
+    assert not _overflows_context(422, detail)  # other statuses keep stopping the build
 
 
 def test_a_request_that_times_out_fails_only_its_sample_naming_the_endpoint(servers, models_root):

@@ -5,7 +5,8 @@ chat template, from its tokenizer, so any server of the weights works (vLLM, SGL
 `transformers serve`). The returned text is split into the model's tokens locally, for the
 cut and the token accounting. The openai client does the retries with back-off on
 connection errors, timeouts, 429 and 5xx; a timeout left after them fails the sample
-attempt, the other errors stop the build.
+attempt, the other errors stop the build. A refusal (4xx) stops it too, but for a 400 that
+says the text exceeds the model's context: that one fails the sample.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 
 import openai
 from transformers import AutoTokenizer
@@ -20,6 +22,7 @@ from transformers import AutoTokenizer
 from tessy_factory.config import ModelConfig
 from tessy_factory.engine.local_model import ModelLoadError
 from tessy_factory.engine.text_model import (
+    ContextOverflow,
     Continuation,
     GenerationFailed,
     StopHint,
@@ -31,6 +34,20 @@ from tessy_factory.engine.text_model import (
 class EndpointError(RuntimeError):
     """The server refused a request or stayed unreachable: every sample would fail alike,
     so the build stops; the message names the endpoint."""
+
+
+# How servers word a 400 for a text longer than the model's context: vLLM ("This model's
+# maximum context length is ...", "... longer than the maximum model length of ..."),
+# SGLang ("... longer than the model's context length ..."), the OpenAI API
+# (context_length_exceeded). transformers serve does not check the context.
+_CONTEXT_OVERFLOW = re.compile(
+    r"context length|maximum model length|max_model_len|context_length_exceeded", re.IGNORECASE
+)
+
+
+def _overflows_context(status: int, detail: str) -> bool:
+    """Whether a refusal is of this one text as too long for the model's context."""
+    return status == 400 and _CONTEXT_OVERFLOW.search(detail) is not None
 
 
 class OpenAIModel:
@@ -117,9 +134,15 @@ class OpenAIModel:
                 f"(request_timeout_s), {self.config.max_retries + 1} tries"
             ) from exc
         except openai.APIStatusError as exc:
+            detail = _detail(exc)
+            if _overflows_context(exc.status_code, detail):
+                # This text's fault, not the server's: the sample fails, the build goes on.
+                raise ContextOverflow(
+                    f"{self.endpoint} says the text exceeds the context of {self.name!r}: {detail}"
+                ) from exc
             raise EndpointError(
                 f"{self.endpoint} refused a request for {self.served_model!r}: "
-                f"HTTP {exc.status_code}: {_detail(exc)}"
+                f"HTTP {exc.status_code}: {detail}"
             ) from exc
         except openai.APIConnectionError as exc:
             raise EndpointError(
