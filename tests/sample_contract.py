@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tessy_factory.config import GenerationMode
+from tessy_factory.config import GenerationConfig, GenerationMode
 from tessy_factory.engine.loop import Sample
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
@@ -23,8 +23,11 @@ SOLO_AUTHORS = {
 }
 
 
-def check_sample(sample: Sample, mode: GenerationMode, answered_by: str = "student") -> None:
-    """`answered_by`: who writes a tessy sample's answer (`tessy_answer_by`)."""
+def check_sample(
+    sample: Sample, mode: GenerationMode, config: GenerationConfig, answered_by: str = "student"
+) -> None:
+    """`config`: the generation config that wrote the sample; `answered_by`: who writes a
+    tessy sample's answer (`tessy_answer_by`)."""
     thinking, answer = thinking_and_answer(sample)
     assert thinking.strip() and answer.strip()
     assert THINK_CLOSE not in answer
@@ -35,10 +38,10 @@ def check_sample(sample: Sample, mode: GenerationMode, answered_by: str = "stude
     # The spans account for every character of the text and nothing else: not the marker
     # that ended the thinking, which is format rather than anyone's words.
     assert "".join(span.text for span in thinking_spans) == thinking
+    # Token counts: every span wrote something, and both caps hold, over both authors.
     assert all(span.tokens >= 1 for span in sample.spans)
-    assert sample.tokens_by("teacher") + sample.tokens_by("student") == sum(
-        span.tokens for span in sample.spans
-    )
+    assert sum(span.tokens for span in thinking_spans) <= config.max_total_tokens
+    assert answer_span.tokens <= config.answer_max_tokens
     authors = {span.author for span in sample.spans}
     if mode is GenerationMode.TESSY:
         assert sample.spans[0].author == "student"

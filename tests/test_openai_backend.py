@@ -77,8 +77,8 @@ def test_tessy_and_a_baseline_through_servers_keep_the_sample_contract(servers, 
         )
 
     tessy, teacher_only = asyncio.run(both())
-    check_sample(tessy, GenerationMode.TESSY)
-    check_sample(teacher_only, GenerationMode.TEACHER_ONLY)
+    check_sample(tessy, GenerationMode.TESSY, config.generation)
+    check_sample(teacher_only, GenerationMode.TEACHER_ONLY, config.generation)
     assert tessy.n_switches >= 1
     assert tessy.tokens_by("teacher") > 0 and tessy.tokens_by("student") > 0
 
