@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from tessy_factory.config import GenerationConfig, RepetitionConfig
-from tessy_factory.engine.loop import _after_last_close, _thinking_before_marker, _until_close
+from tessy_factory.engine.loop import (
+    Span,
+    Writer,
+    _after_last_close,
+    _thinking_before_marker,
+    _Trace,
+    _until_close,
+)
 from tessy_factory.engine.repetition import repeated_fragment
 
 RULE = RepetitionConfig()
@@ -52,3 +59,22 @@ def test_an_answer_that_closes_more_thinking_keeps_only_what_follows():
     pieces = ["That", " works.", "\n</", "think>", "\n\n", "Here", " is", " code"]
     assert _after_last_close(pieces, ["</think>"]) == ["\n\n", "Here", " is", " code"]
     assert _after_last_close(["Here", " is"], ["</think>"]) == ["Here", " is"]
+
+
+def test_closing_the_thinking_trims_the_marker_off_the_spans_even_across_authors():
+    trace = _Trace("prompt", seed=0)
+    student, teacher = Writer("student", None), Writer("teacher", None)
+    # The student's turn is cut after a newline; the teacher writes only the marker.
+    trace.add(student, ["All", " done", ".\n"], "thinking", cut=3)
+    trace.sample.n_switches = 1
+    trace.add(teacher, ["</", "think>"], "thinking")
+    assert trace.close_thinking(MARKERS) == "<think>\nAll done."
+    assert trace.sample.spans == [Span("student", "All done.", 3, "thinking", cut=3)]
+    assert trace.sample.n_switches == 1
+
+
+def test_a_token_that_holds_text_and_the_marker_counts_for_its_text():
+    trace = _Trace("prompt", seed=0)
+    trace.add(Writer("teacher", None), ["Sum", " it.</think>"], "thinking")
+    assert trace.close_thinking(MARKERS) == "<think>\nSum it."
+    assert trace.sample.spans == [Span("teacher", "Sum it.", 2, "thinking")]

@@ -159,11 +159,11 @@ class _Trace:
                 if kept:
                     spans[index] = replace(span, text="".join(kept), tokens=len(kept))
                     self.span_pieces[index] = kept
-                    index += 1
-                # A span of nothing but the marker's whitespace goes, and its cut with it, so
-                # each switch stays the cut of a span.
-                self.sample.n_switches -= sum(gone.cut is not None for gone in spans[index:])
-                del spans[index:], self.span_pieces[index:]
+                # A span of nothing but the marker (or the whitespace before it) goes, and
+                # its cut with it, so each switch stays the cut of a span.
+                first_gone = index + 1 if kept else index
+                self.sample.n_switches -= sum(gone.cut is not None for gone in spans[first_gone:])
+                del spans[first_gone:], self.span_pieces[first_gone:]
                 return
             start += len(span.text)
 
