@@ -250,9 +250,9 @@ class _Server:
     Its user and cgroup namespaces and its read-only view of the system are made once (they
     cost more than a Python start); each program gets its own mount, PID, IPC, UTS and
     network namespaces, a fresh tmpfs at /tmp and /dev/shm, and no capabilities
-    (supervise.c). The server holds CAP_SYS_ADMIN and CAP_SETPCAP in its own user namespace only, to make
-    those namespaces and mounts. A server that fails or gets stuck is killed; the next run
-    starts a new one.
+    (supervise.c). The server holds CAP_SYS_ADMIN and CAP_SETPCAP in its own user namespace
+    only, to make those namespaces and mounts. A server that fails or gets stuck is killed;
+    the next run starts a new one.
     """
 
     def __init__(self) -> None:
