@@ -1,8 +1,9 @@
 """Judging throughput: all 164 HumanEval reference solutions judged in the sandbox against bare
 `python3 -I` subprocesses without any isolation, same worker count, runs alternating.
 
-The bare baseline runs the same program the judge runs (solution, tests, `check(...)`, an
-end marker) from a temporary file with `subprocess.run`, the least a harness can do."""
+The bare baseline runs the same programs the judge runs (its assert runner, and the solution
+with its tests) from a temporary directory with `subprocess.run`, the least a harness can
+do."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from tessy_factory.config import VerificationConfig
 from tessy_factory.sources.humaneval import humaneval_fields, humaneval_problems
 from tessy_factory.verify.judge import Judge, Verdict
+from tessy_factory.verify.languages import ASSERT_RUNNER
 from tessy_factory.verify.sandbox import SANDBOX_PATH
 
 MARKER = "bench check passed"
@@ -65,13 +67,16 @@ def _sandboxed(judge: Judge, problems: list[dict], workers: int) -> int:
 def _bare(python: str, problems: list[dict], workers: int) -> int:
     def one(fields: dict) -> bool:
         tests = fields["tests"]
-        program = f"{fields['reference']}\n\n{tests['code']}\n\ncheck({tests['entry_point']})\n"
-        program += f"print({MARKER!r})\n"
         with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch, "main.py")
-            path.write_text(program)
+            Path(scratch, "solution.py").write_text(f"{fields['reference']}\n\n{tests['code']}\n")
+            runner = ASSERT_RUNNER.format(entry_point=tests["entry_point"])
+            Path(scratch, "main.py").write_text(runner)
             done = subprocess.run(
-                [python, "-I", str(path)], capture_output=True, timeout=10, cwd=scratch
+                [python, "-I", "main.py"],
+                input=f"{MARKER}\n".encode(),
+                capture_output=True,
+                timeout=10,
+                cwd=scratch,
             )
         return done.returncode == 0 and done.stdout.decode().strip().endswith(MARKER)
 
