@@ -145,7 +145,7 @@ def test_a_400_of_another_kind_still_stops_the_build_naming_the_endpoint(servers
         "The input (2100 tokens) is longer than the model's context length (2048 tokens).",
     ],
 )
-def test_a_400_that_the_text_exceeds_the_context_fails_only_the_sample(detail):
+def test_the_servers_wordings_of_a_context_overflow_are_recognised(detail):
     # transformers serve does not check the context, so no test server says this: these are
     # the servers' own words, which the mapping must recognise.
     assert _overflows_context(400, detail)
