@@ -220,6 +220,16 @@ def test_the_same_seed_gives_the_same_sample(samples, writers: Writers, prompt: 
     assert other.spans != first.spans
 
 
+def student_with(
+    writers: Writers, miniature: Path, model_class: type = LocalModel, **config: object
+) -> Writer:
+    """The test student with `config` changed (a longer turn, a smaller context), loaded as
+    `model_class`."""
+    changed = writers.student.model.config.model_copy(update=config)
+    model = model_class("student", str(miniature / "student"), changed)
+    return Writer("student", model, writers.student.predictor)
+
+
 def thinking_tokens(sample: Sample) -> int:
     return sum(span.tokens for span in sample.spans if span.phase == "thinking")
 
@@ -228,15 +238,7 @@ def test_no_tessy_sample_thinks_past_the_cap(
     writers: Writers, miniature: Path, prompt: str
 ) -> None:
     # A student of long turns, so the turn that ends the thinking is several tokens long.
-    student = Writer(
-        "student",
-        LocalModel(
-            "student",
-            str(miniature / "student"),
-            ModelConfig(model="miniature:student", chunk_tokens=20),
-        ),
-        writers.student.predictor,
-    )
+    student = student_with(writers, miniature, chunk_tokens=20)
 
     def tessy(cap: int) -> Sample:
         config = DEMO_GENERATION.model_copy(update={"max_total_tokens": cap})
@@ -259,15 +261,7 @@ def test_no_tessy_sample_thinks_past_the_cap(
 def test_a_prompt_over_the_context_fails_as_too_long(
     writers: Writers, miniature: Path, prompt: str
 ) -> None:
-    small = Writer(
-        "student",
-        LocalModel(
-            "student",
-            str(miniature / "student"),
-            ModelConfig(model="miniature:student", chunk_tokens=5, max_context_tokens=64),
-        ),
-        writers.student.predictor,
-    )
+    small = student_with(writers, miniature, max_context_tokens=64)
     for mode in (GenerationMode.STUDENT_ONLY, GenerationMode.TESSY):
         with pytest.raises(
             GenerationFailed, match=r"^prompt too long: .*'student'.*64 tokens"
@@ -300,20 +294,13 @@ def test_a_solo_model_that_ends_its_turn_inside_the_thinking_is_named(
     assert str(caught.value) == "student ended its turn inside the thinking block"
 
 
-def student_with_context(writers: Writers, miniature: Path, context: int) -> Writer:
-    """The student, recording its prefixes, with a context of `context` tokens."""
-    config = writers.student.model.config.model_copy(update={"max_context_tokens": context})
-    model = RecordingModel("student", str(miniature / "student"), config)
-    return Writer("student", model, writers.student.predictor)
-
-
 def test_a_prompt_that_cannot_fit_with_the_caps_is_skipped_before_generating(
     writers: Writers, miniature: Path, prompt: str
 ) -> None:
     student = writers.student.model
     prompt_tokens = student.count_tokens(student.prompt_text(prompt))
     # Room for the prompt and a few turns, not for a whole thinking and answer.
-    small = student_with_context(writers, miniature, prompt_tokens + 100)
+    small = student_with(writers, miniature, RecordingModel, max_context_tokens=prompt_tokens + 100)
     for mode in (GenerationMode.TESSY, GenerationMode.TEACHER_THINK):
         with pytest.raises(GenerationFailed, match=r"^prompt too long: .*'student'") as caught:
             asyncio.run(generate_sample(prompt, mode, writers.teacher, small, DEMO_GENERATION))
@@ -336,7 +323,7 @@ def test_a_sample_that_outgrows_a_context_mid_sample_is_retryable(
 
     # The smallest cap the sample ends within (its spans leave out the marker's tokens), so
     # it thinks up to the cap.
-    roomy = student_with_context(writers, miniature, 4096)
+    roomy = student_with(writers, miniature, RecordingModel, max_context_tokens=4096)
 
     def ends_within(cap: int) -> bool:
         try:
@@ -349,7 +336,7 @@ def test_a_sample_that_outgrows_a_context_mid_sample_is_retryable(
     cap = next(cap for cap in range(spans_hold, spans_hold + 10) if ends_within(cap))
     student = roomy.model
     fits = student.count_tokens(student.prompt_text(prompt) + student.config.thinking_open) + cap
-    tight = student_with_context(writers, miniature, fits)
+    tight = student_with(writers, miniature, RecordingModel, max_context_tokens=fits)
     with pytest.raises(
         GenerationFailed, match=r"outgrew the context mid-sample: .*'student'"
     ) as caught:
