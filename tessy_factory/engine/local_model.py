@@ -21,7 +21,7 @@ from transformers import (
 
 from tessy_factory.config import ModelConfig
 from tessy_factory.engine.text_model import Continuation, StopHint, chat_prompt, check_fits
-from tessy_factory.engine.tokens import Encoding, reencode
+from tessy_factory.engine.tokens import Encoding, count_tokens, reencode
 
 # Tokens decoded before each new one to find its text.
 PIECE_CONTEXT = 8
@@ -106,7 +106,7 @@ class LocalModel:
 
     def count_tokens(self, text: str) -> int:
         """The number of this model's tokens in `text`."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self.tokenizer, text)
 
     async def complete(
         self,

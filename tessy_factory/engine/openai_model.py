@@ -29,6 +29,7 @@ from tessy_factory.engine.text_model import (
     chat_prompt,
     check_fits,
 )
+from tessy_factory.engine.tokens import count_tokens
 
 
 class EndpointError(RuntimeError):
@@ -102,7 +103,7 @@ class OpenAIModel:
 
     def count_tokens(self, text: str) -> int:
         """The number of this model's tokens in `text`."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(self.tokenizer, text)
 
     async def complete(
         self,

@@ -36,6 +36,11 @@ class Encoding:
     starts: list[int] = field(default_factory=list)
 
 
+def count_tokens(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
+    """The number of `tokenizer`'s tokens in `text`, without special tokens."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def encode(tokenizer: PreTrainedTokenizerBase, text: str, offset: int = 0) -> Encoding:
     """`text` tokenised whole; token starts are shifted by `offset`."""
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
