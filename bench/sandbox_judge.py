@@ -1,9 +1,9 @@
 """Judging throughput: all 164 HumanEval reference solutions judged in the sandbox against bare
 `python3 -I` subprocesses without any isolation, same worker count, runs alternating.
 
-The bare baseline runs the same programs the judge runs (its assert runner, and the solution
-with its tests) from a temporary directory with `subprocess.run`, the least a harness can
-do."""
+The bare baseline runs the same programs the judge runs (its trusted assert checker, which
+forks the solution's process, and the solution) from a temporary directory with
+`subprocess.run`, the least a harness can do."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from tessy_factory.config import VerificationConfig
 from tessy_factory.sources.humaneval import humaneval_fields, humaneval_problems
 from tessy_factory.verify.judge import Judge, Verdict
-from tessy_factory.verify.languages import ASSERT_RUNNER
+from tessy_factory.verify.languages import ASSERT_CHECKER, checker_request, checker_verdict
 from tessy_factory.verify.sandbox import SANDBOX_PATH
 
 MARKER = "bench check passed"
@@ -68,17 +68,17 @@ def _bare(python: str, problems: list[dict], workers: int) -> int:
     def one(fields: dict) -> bool:
         tests = fields["tests"]
         with tempfile.TemporaryDirectory() as scratch:
-            Path(scratch, "solution.py").write_text(f"{fields['reference']}\n\n{tests['code']}\n")
-            runner = ASSERT_RUNNER.format(entry_point=tests["entry_point"])
-            Path(scratch, "main.py").write_text(runner)
+            Path(scratch, "solution.py").write_text(fields["reference"])
+            Path(scratch, "main.py").write_bytes(ASSERT_CHECKER)
             done = subprocess.run(
                 [python, "-I", "main.py"],
-                input=f"{MARKER}\n".encode(),
+                input=checker_request(MARKER, tests["entry_point"], tests["code"]),
                 capture_output=True,
                 timeout=10,
                 cwd=scratch,
             )
-        return done.returncode == 0 and done.stdout.decode().strip().endswith(MARKER)
+        said = checker_verdict(done.stdout, MARKER)
+        return done.returncode == 0 and said is not None and said[0] == "accepted"
 
     with ThreadPoolExecutor(workers) as pool:
         return sum(pool.map(one, problems))

@@ -29,6 +29,8 @@ from tessy_factory.verify.languages import (
     Cpp,
     Python,
     Runnable,
+    checker_request,
+    checker_verdict,
     compile_limits,
     python_in,
 )
@@ -177,7 +179,7 @@ class Judge:
             if isinstance(built, CompileError):
                 return _judgement(Verdict.COMPILE_ERROR, built.detail, total, started)
             if isinstance(parsed, AssertTests):
-                cases = [self._assert_case(built)]
+                cases = [self._assert_case(built, parsed)]
             else:
                 cases = self._stdio_cases(built, parsed)
         except (ValueError, _JudgeFault) as exc:
@@ -207,26 +209,20 @@ class Judge:
             raise _JudgeFault(
                 f"assert tests run Python programs; this judge runs {self.language.name}"
             )
-        return self.language.build_check(
-            program, tests.code, tests.entry_point, self.sandbox, self.compile_limits
-        )
+        return self.language.build_check(program, self.sandbox, self.compile_limits)
 
-    def _assert_case(self, built: Runnable) -> CaseResult:
-        # A program that exits early (e.g. `sys.exit(main())`) exits cleanly without running
-        # the check, so success is a fresh marker printed after the check, not the exit code.
-        marker = f"check passed {secrets.token_hex(8)}"
-        result = self.sandbox.run(built.argv, built.files, f"{marker}\n".encode(), self.limits)
+    def _assert_case(self, built: Runnable, tests: AssertTests) -> CaseResult:
+        # The verdict is the trusted checker's, on a line after a fresh marker that only the
+        # checker's process ever reads (see assert_checker.py).
+        marker = f"check {secrets.token_hex(16)}"
+        request = checker_request(marker, tests.entry_point, tests.code)
+        result = self.sandbox.run(built.argv, built.files, request, self.limits)
         failure = _run_failure(result, self.limits)
-        if failure is None:
-            if _last_line(result.stdout.decode("utf-8", errors="replace")) == marker:
-                return _case(1, Verdict.ACCEPTED, "check passed", result)
-            why = "check: the program exited before the check ran"
-            return _case(1, Verdict.WRONG_ANSWER, why, result)
-        verdict, why = failure
-        if verdict is Verdict.RUNTIME_ERROR and _last_line(result.stderr_tail).startswith(
-            "AssertionError"
-        ):
-            verdict = Verdict.WRONG_ANSWER
+        said = checker_verdict(result.stdout, marker) if failure is None else None
+        if said is not None:
+            verdict, detail = said
+            return _case(1, Verdict(verdict), f"check: {detail}", result)
+        verdict, why = failure or (Verdict.RUNTIME_ERROR, "the checker gave no verdict")
         return _case(1, verdict, f"check: {why}", result)
 
 

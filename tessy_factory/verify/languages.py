@@ -7,10 +7,12 @@ cannot start is (OSError).
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tessy_factory.verify.sandbox import Limits, Sandbox
 
@@ -20,28 +22,9 @@ DIAGNOSTIC_LINES = 3
 SHELL_CANNOT_RUN = {126, 127}
 PROBE_LIMITS = Limits(time_limit_s=10.0, memory_mb=512, output_limit_bytes=4096)
 
-# Runs program + tests as module `solution`, not `__main__`: as in HumanEval's own harness, a
-# `if __name__ == "__main__":` block stays inert. The success line is read from stdin before
-# the program runs (which then finds stdin empty) and printed only once the check returned,
-# so a program that echoes its input or exits early cannot print it.
-ASSERT_RUNNER = """\
-import sys, types
-
-
-def _checked(success):
-    solution = types.ModuleType("solution")
-    solution.__file__ = "solution.py"
-    sys.modules["solution"] = solution
-    with open("solution.py", encoding="utf-8") as source:
-        exec(compile(source.read(), "solution.py", "exec"), solution.__dict__)
-    if {entry_point!r} not in vars(solution):
-        raise NameError("name {entry_point!r} is not defined")
-    solution.check(vars(solution)[{entry_point!r}])
-    return success
-
-
-print(_checked(sys.stdin.readline().strip()))
-"""
+# The trusted checker of assert tests (see its docstring): the program runs in a process of
+# its own, and the verdict comes from the checker, after a marker only it has read.
+ASSERT_CHECKER = Path(__file__).with_name("assert_checker.py").read_bytes()
 
 
 @dataclass(frozen=True)
@@ -83,15 +66,30 @@ class Python:
         return Runnable({"main.py": data}, [self.interpreter, "-I", "main.py"])
 
     def build_check(
-        self, program: str, tests_code: str, entry_point: str, sandbox: Sandbox, limits: Limits
+        self, program: str, sandbox: Sandbox, limits: Limits
     ) -> Runnable | CompileError:
-        """The program with its assert tests after it, run by `ASSERT_RUNNER`: it prints the
-        line it reads on stdin once `check(entry_point)` has returned."""
-        built = self.build(f"{program}\n\n{tests_code}\n", sandbox, limits)
+        """The program as module `solution`, beside the checker that runs assert tests on it
+        (`checker_request` says which)."""
+        built = self.build(program, sandbox, limits)
         if isinstance(built, CompileError):
             return built
-        runner = ASSERT_RUNNER.format(entry_point=entry_point).encode()
-        return Runnable({"solution.py": built.files["main.py"], "main.py": runner}, built.argv)
+        files = {"solution.py": built.files["main.py"], "main.py": ASSERT_CHECKER}
+        return Runnable(files, built.argv)
+
+
+def checker_request(marker: str, entry_point: str, tests_code: str) -> bytes:
+    """The checker's stdin: the marker it prints its verdict after, and the tests to run."""
+    request = {"marker": marker, "entry_point": entry_point, "code": tests_code}
+    return json.dumps(request).encode() + b"\n"
+
+
+def checker_verdict(stdout: bytes, marker: str) -> tuple[str, str] | None:
+    """(verdict, detail) from the checker's last line, or None when it gave none."""
+    lines = stdout.decode("utf-8", errors="replace").strip().splitlines()
+    if not lines or not lines[-1].startswith(f"{marker} "):
+        return None
+    said = json.loads(lines[-1][len(marker) + 1 :])
+    return said["verdict"], said["detail"]
 
 
 def python_in(sandbox: Sandbox, interpreter: str) -> Python:
