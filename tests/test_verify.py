@@ -105,6 +105,14 @@ def test_infinite_loop_hits_the_time_limit() -> None:
     assert got.first_failure == 1 and got.cases[0].wall_s >= 1.0
 
 
+def test_a_program_ignoring_sigxcpu_is_killed_at_the_hard_cpu_limit_with_a_time_limit() -> None:
+    # The soft CPU limit (1 s) sends SIGXCPU; ignored, the hard one a second later kills.
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    got = make_judge(cpu_time_s=1, time_limit_s=20).judge(sample(code), SUM_TESTS)
+    assert (got.verdict, got.detail) == (Verdict.TIME_LIMIT, "case 1: used its 1 s of CPU time")
+    assert got.cases[0].cpu_s >= 1 and got.cases[0].wall_s < 20
+
+
 def test_allocating_2_gb_under_256_mb_is_a_memory_limit() -> None:
     got = judge(sample("x = bytearray(2 * 1024**3)\nprint(3)"), SUM_TESTS)
     assert got.verdict == Verdict.MEMORY_LIMIT

@@ -268,8 +268,10 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
     file_too_large = f"[Errno {errno.EFBIG}]" in last
     if result.output_limited or result.signal == signal.SIGXFSZ or file_too_large:
         return Verdict.OUTPUT_LIMIT, f"output over {limits.output_limit_bytes} bytes or file limit"
-    if result.timed_out or result.signal == signal.SIGXCPU:
+    if result.timed_out:
         return Verdict.TIME_LIMIT, f"ran past {limits.time_limit_s:g} s"
+    if _out_of_cpu_time(result, limits):
+        return Verdict.TIME_LIMIT, f"used its {limits.cpu_seconds()} s of CPU time"
     if _out_of_memory(result, last, limits):
         return Verdict.MEMORY_LIMIT, f"ran out of its {limits.memory_mb} MB"
     if result.signal is not None:
@@ -278,6 +280,15 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
     if result.exit_code != 0:
         return Verdict.RUNTIME_ERROR, f"exit code {result.exit_code}: {_preview(last)}"
     return None
+
+
+def _out_of_cpu_time(result: RunResult, limits: Limits) -> bool:
+    # The soft CPU limit sends SIGXCPU; a program that ignores it is killed (SIGKILL) at the
+    # hard limit a second later. Any other SIGKILL (the kernel's OOM killer, a program
+    # killing itself) comes before the program has used its CPU time.
+    return result.signal == signal.SIGXCPU or (
+        result.signal == signal.SIGKILL and result.cpu_s >= limits.cpu_seconds()
+    )
 
 
 def _out_of_memory(result: RunResult, stderr_last_line: str, limits: Limits) -> bool:
