@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from tessy_factory.config import VerificationConfig
-from tessy_factory.verify.compare import outputs_match
 from tessy_factory.verify.extract import extract_program
 from tessy_factory.verify.judge import Judge, Verdict, judge_many, parse_tests
 from tessy_factory.verify.languages import Python
@@ -274,36 +273,37 @@ def test_a_binary_larger_than_the_scratch_space_still_runs() -> None:
     assert (got.verdict, got.tests_passed) == (Verdict.ACCEPTED, 3)
 
 
-# --- output comparison ----------------------------------------------------------------------
+# --- output comparison (its rules: test_compare.py) -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("settings", "expected", "got", "match"),
-    [
-        ({}, "1 2\n3\n", "1  2 3", True),
-        ({}, "1 2", "1 2 3", False),
-        ({"mode": "exact"}, "3\n", "3", False),
-        ({"mode": "exact"}, "3\n", "3\n", True),
-        ({}, "Yes", "YES", False),
-        ({"ignore_case": True}, "Yes", "YES", True),
-        ({}, "0.3333", "0.33333333", False),
-        ({"float_abs_tol": 1e-3}, "0.3333 x", "0.33333333 x", True),
-        ({"float_rel_tol": 1e-6}, "1000000", "1000000.5", True),
-        ({"float_rel_tol": 1e-9}, "1000000", "1000000.5", False),
-        ({"float_abs_tol": 1.0}, "abc", "abd", False),
-    ],
-)
-def test_output_comparison(settings: dict, expected: str, got: str, match: bool) -> None:
-    comparison = VerificationConfig(comparison=settings).comparison
-    assert outputs_match(expected, got, comparison) is match
+THIRD = {"style": "stdio", "cases": [{"input": "", "output": "0.333333"}]}
 
 
-def test_a_float_tolerance_accepts_a_program_printing_more_digits() -> None:
-    tests = {"style": "stdio", "cases": [{"input": "", "output": "0.333333"}]}
+def test_a_problems_own_comparison_flags_judge_its_output() -> None:
     code = sample("print(1 / 3)")
-    assert JUDGE.judge(code, tests).verdict == Verdict.WRONG_ANSWER
-    tolerant = make_judge(comparison={"float_abs_tol": 1e-6})
-    assert tolerant.judge(code, tests).verdict == Verdict.ACCEPTED
+    assert JUDGE.judge(code, THIRD).verdict == Verdict.WRONG_ANSWER
+    tolerant = {**THIRD, "comparison": {"float_tolerance": 1e-6}}
+    assert JUDGE.judge(code, tolerant).verdict == Verdict.ACCEPTED
+    shouting = sample("print('YES')")
+    yes = {"style": "stdio", "cases": [{"input": "", "output": "Yes\n"}]}
+    assert JUDGE.judge(shouting, yes).verdict == Verdict.ACCEPTED
+    strict = {**yes, "comparison": {"case_sensitive": True}}
+    assert JUDGE.judge(shouting, strict).verdict == Verdict.WRONG_ANSWER
+
+
+def test_a_problems_flags_win_over_the_builds() -> None:
+    code = sample("print(1 / 3)")
+    lenient = make_judge(comparison={"float_tolerance": 1e-2})
+    assert lenient.judge(code, THIRD).verdict == Verdict.ACCEPTED
+    exacting = {**THIRD, "comparison": {"float_tolerance": 1e-9}}
+    assert lenient.judge(code, exacting).verdict == Verdict.WRONG_ANSWER
+
+
+def test_output_is_compared_as_bytes_not_as_decoded_text() -> None:
+    # Decoded with replacement, the byte 0xff would read as U+FFFD, the expected output.
+    code = sample("import sys\nsys.stdout.buffer.write(b'\\xff')")
+    got = JUDGE.judge(code, {"style": "stdio", "cases": [{"input": "", "output": "\ufffd"}]})
+    assert (got.verdict, got.detail) == (Verdict.WRONG_ANSWER, "expected '\ufffd', got '\\\\xff'")
 
 
 # --- assert-style tests, bad tests, batches -----------------------------------------------

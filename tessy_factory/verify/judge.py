@@ -1,9 +1,11 @@
 """Judge a generated sample: extract its program, run it against the prompt's tests, give a verdict.
 
 Tests come in two styles (a JSON-able dict per prompt):
-    {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...]}
+    {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...], "comparison": {...}}
     {"style": "assert", "entry_point": "name", "code": "def check(candidate): ..."}
-A stdio case passes when the output matches (`verification.comparison`). An assert test runs
+A stdio case passes when the output matches, compared as bytes under `verification.comparison`
+with the tests' own "comparison" flags (their problem's and source's) in place of its own. An
+assert test runs
 program + test code as a module, then `check(entry_point)`, once (Python only), and passes
 when the check ran to its end. Failures of the judge itself (the sandbox cannot start, tests
 it cannot use) are `sandbox_error`, never blamed on the sample.
@@ -87,6 +89,7 @@ class StdioCase:
 @dataclass(frozen=True)
 class StdioTests:
     cases: tuple[StdioCase, ...]
+    comparison: dict = field(default_factory=dict)  # the flags the tests set themselves
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,8 @@ def parse_tests(tests: dict) -> StdioTests | AssertTests:
         raise ValueError(f"tests: {exc}") from exc
     if canonical["style"] == "assert":
         return AssertTests(canonical["entry_point"], canonical["code"])
-    return StdioTests(tuple(StdioCase(**case) for case in canonical["cases"]))
+    cases = tuple(StdioCase(**case) for case in canonical["cases"])
+    return StdioTests(cases, canonical.get("comparison", {}))
 
 
 class _JudgeFault(Exception):
@@ -188,14 +192,20 @@ class Judge:
         return _summary(cases, total, started)
 
     def _stdio_cases(self, built: Runnable, tests: StdioTests) -> list[CaseResult]:
+        comparison = self.comparison.overridden_by(tests.comparison)
         results = []
         for number, case in enumerate(tests.cases, start=1):
             result = self.sandbox.run(built.argv, built.files, case.input.encode(), self.limits)
             failure = _run_failure(result, self.limits)
-            stdout = result.stdout.decode("utf-8", errors="replace")
-            if failure is None and not outputs_match(case.output, stdout, self.comparison):
-                expected, got = _preview(case.output), _preview(stdout)
-                failure = Verdict.WRONG_ANSWER, f"expected {expected}, got {got}"
+            if failure is None and not outputs_match(
+                case.output.encode(), result.stdout, comparison
+            ):
+                # Decoded only to be shown; undecodable bytes show as escapes.
+                got = result.stdout.decode("utf-8", errors="backslashreplace")
+                failure = (
+                    Verdict.WRONG_ANSWER,
+                    f"expected {_preview(case.output)}, got {_preview(got)}",
+                )
             verdict, detail = failure or (Verdict.ACCEPTED, "passed")
             results.append(_case(number, verdict, detail, result))
             if failure is not None and self.stop_at_first_failure:
