@@ -89,7 +89,7 @@ class StdioCase:
 @dataclass(frozen=True)
 class StdioTests:
     cases: tuple[StdioCase, ...]
-    comparison: dict = field(default_factory=dict)  # the flags the tests set themselves
+    comparison: dict[str, object] = field(default_factory=dict)  # the tests' own flags
 
 
 @dataclass(frozen=True)
@@ -294,8 +294,8 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
 
 def _out_of_cpu_time(result: RunResult, limits: Limits) -> bool:
     # The soft CPU limit sends SIGXCPU; a program that ignores it is killed (SIGKILL) at the
-    # hard limit a second later. Any other SIGKILL (the kernel's OOM killer, a program
-    # killing itself) comes before the program has used its CPU time.
+    # hard limit a second later. A SIGKILL before the program used its CPU time has another
+    # cause (the kernel's OOM killer, the program itself) and stays a runtime error.
     return result.signal == signal.SIGXCPU or (
         result.signal == signal.SIGKILL and result.cpu_s >= limits.cpu_seconds()
     )
