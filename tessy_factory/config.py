@@ -51,7 +51,90 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DemoSource(Strict):
+# Keys of the comparison before it took problemtools' flags, and what replaces each.
+RENAMED_COMPARISON_KEYS = {
+    "mode": "space_change_sensitive and case_sensitive (both true for the old exact mode)",
+    "ignore_case": "case_sensitive (now false by default: case is ignored)",
+    "float_abs_tol": "float_absolute_tolerance",
+    "float_rel_tol": "float_relative_tolerance",
+}
+
+
+class OutputComparison(Strict):
+    """How a stdio case's output is compared with the expected output: the flags of the
+    standard judges' default output validator (problemtools), with its defaults.
+
+    Outputs are compared as bytes, token by token (tokens are separated by whitespace).
+    `float_tolerance` sets both tolerances; one given beside it in the same place wins.
+    """
+
+    case_sensitive: bool = Field(
+        False, description="Compare tokens case-sensitively (ASCII letters); default: ignore case."
+    )
+    space_change_sensitive: bool = Field(
+        False,
+        description="Reject changes in the amount of whitespace; default: any run of "
+        "whitespace equals any other.",
+    )
+    float_relative_tolerance: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="A number in the expected output accepts a number within this error "
+        "relative to the expected one.",
+    )
+    float_absolute_tolerance: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="A number in the expected output accepts a number within this absolute error.",
+    )
+    float_tolerance: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Both tolerances at once (each unless given itself).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in RENAMED_COMPARISON_KEYS.items():
+                if old in data:
+                    raise ValueError(f"{old!r} is no longer a comparison key; use {new}")
+        return data
+
+    @model_validator(mode="after")
+    def _tolerance_sets_both(self) -> OutputComparison:
+        # Set here, the two count as given (`given`), so a source's or problem's
+        # float_tolerance overrides a specific tolerance of the layer below.
+        if self.float_tolerance is not None:
+            for name in ("float_relative_tolerance", "float_absolute_tolerance"):
+                if name not in self.model_fields_set:
+                    setattr(self, name, self.float_tolerance)
+        return self
+
+    def overridden_by(self, flags: dict[str, Any]) -> OutputComparison:
+        """This comparison with `flags` (a source's, a problem's) in place of its own."""
+        return OutputComparison.model_validate({**self.given(), **flags})
+
+    def given(self) -> dict[str, Any]:
+        """The flags set explicitly, float_tolerance as the two tolerances it set."""
+        return self.model_dump(exclude_unset=True, exclude={"float_tolerance"})
+
+
+class SourceBase(Strict):
+    """What every prompt source may carry besides its rows."""
+
+    comparison: OutputComparison | None = Field(
+        None,
+        description="Comparison flags for this source's stdio problems, over "
+        "verification.comparison (a problem's own flags win).",
+    )
+
+
+class DemoSource(SourceBase):
     """The demo problem family shipped with the factory (held-out instances)."""
 
     kind: Literal["demo"] = "demo"
@@ -59,14 +142,14 @@ class DemoSource(Strict):
     seed: int = Field(2026, description="Seed of the drawn instances.")
 
 
-class HumanEvalSource(Strict):
+class HumanEvalSource(SourceBase):
     """OpenAI's HumanEval (164 Python problems with tests and reference solutions), offline."""
 
     kind: Literal["humaneval"] = "humaneval"
     limit: int | None = Field(None, ge=1, description="Read at most this many problems.")
 
 
-class FileSource(Strict):
+class FileSource(SourceBase):
     """Prompts from a JSONL or Parquet file with `text` and `tests` columns."""
 
     kind: Literal["jsonl", "parquet"]
@@ -75,7 +158,7 @@ class FileSource(Strict):
     limit: int | None = Field(None, ge=1, description="Read at most this many rows.")
 
 
-class HFSource(Strict):
+class HFSource(SourceBase):
     """Prompts from a Hugging Face dataset (Hub id or local path) via `datasets`."""
 
     kind: Literal["hf"] = "hf"
@@ -88,7 +171,7 @@ class HFSource(Strict):
     limit: int | None = Field(None, ge=1)
 
 
-class SQLSource(Strict):
+class SQLSource(SourceBase):
     """Prompts from a DuckDB SQL query returning `text` and `tests` columns."""
 
     kind: Literal["duckdb"] = "duckdb"
@@ -272,21 +355,6 @@ class GenerationConfig(Strict):
         if len(set(self.modes)) != len(self.modes):
             raise ValueError("modes must not repeat")
         return self
-
-
-class OutputComparison(Strict):
-    """How a stdio case's output is compared with the expected output."""
-
-    mode: Literal["tokens", "exact"] = Field(
-        "tokens", description="tokens: whitespace-separated tokens equal; exact: byte for byte."
-    )
-    ignore_case: bool = Field(False, description="Compare case-insensitively.")
-    float_abs_tol: float | None = Field(
-        None, ge=0, description="Tokens mode: numbers this close (absolutely) are equal."
-    )
-    float_rel_tol: float | None = Field(
-        None, ge=0, description="Tokens mode: numbers this close (relatively) are equal."
-    )
 
 
 class VerificationConfig(Strict):

@@ -134,6 +134,31 @@ def test_an_empty_end_of_thinking_marker_is_refused(tmp_path: Path) -> None:
     assert "must not be the empty string" in message
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("mode: exact", "use space_change_sensitive"),
+        ("ignore_case: true", "use case_sensitive"),
+        ("float_abs_tol: 0.001", "use float_absolute_tolerance"),
+        ("float_rel_tol: 0.001", "use float_relative_tolerance"),
+    ],
+)
+def test_an_old_comparison_key_names_its_replacement(tmp_path: Path, old: str, new: str) -> None:
+    key = old.split(":")[0]
+    message = load_error(tmp_path, f"verification:\n  comparison:\n    {old}\n")
+    assert f"verification.comparison: Value error, '{key}' is no longer" in message
+    assert new in message
+    source = f"sources:\n  - kind: jsonl\n    path: p.jsonl\n    comparison:\n      {old}\n"
+    assert f"'{key}' is no longer a comparison key; {new}" in load_error(tmp_path, source)
+
+
+def test_comparison_flags_default_as_in_problemtools() -> None:
+    comparison = BuildConfig().verification.comparison
+    assert not comparison.case_sensitive and not comparison.space_change_sensitive
+    assert comparison.float_absolute_tolerance is None
+    assert comparison.float_relative_tolerance is None
+
+
 def test_an_unknown_source_kind_names_the_source(tmp_path: Path) -> None:
     message = load_error(tmp_path, "sources:\n  - kind: csv\n    path: x.csv\n")
     assert "sources.0:" in message

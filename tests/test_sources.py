@@ -102,6 +102,23 @@ def test_tests_are_normalised_to_the_canonical_shapes() -> None:
         ({"style": "assert", "entry_point": "add", "code": "  "}, "non-empty 'code'"),
         ({"style": "assert", "entry_point": "add", "code": "def check(:"}, "does not compile"),
         ({"cases": STDIO}, "no 'style'"),
+        (
+            {"style": "stdio", "cases": STDIO, "comparison": {"float_abs_tol": 1e-6}},
+            "'float_abs_tol' is no longer a comparison key; use float_absolute_tolerance",
+        ),
+        (
+            {"style": "stdio", "cases": STDIO, "comparison": {"case_sensitive": "maybe"}},
+            "comparison: case_sensitive: Input should be a valid boolean",
+        ),
+        (
+            {"style": "stdio", "cases": STDIO, "comparison": {"float_tolerance": -1}},
+            "comparison: float_tolerance: Input should be greater than or equal to 0",
+        ),
+        ({"style": "stdio", "cases": STDIO, "comparison": 3}, "'comparison' is not an object"),
+        (
+            {"style": "assert", "entry_point": "f", "code": "pass", "comparison": {}},
+            "unexpected keys ['comparison']",
+        ),
         ('[{"input": "1"', "not valid JSON"),
         (42, "got int"),
     ],
@@ -160,6 +177,45 @@ def test_jsonl_keeps_good_rows_and_quarantines_bad_ones_by_line(tmp_path: Path, 
         "MIT",
     )
     assert second[1] == 7 and json.loads(second[4])["style"] == "assert" and second[5] is None
+
+
+def test_a_problems_comparison_flags_are_kept_as_given() -> None:
+    flagged = {"style": "stdio", "cases": STDIO, "comparison": {"float_tolerance": 1e-6}}
+    both = {"float_relative_tolerance": 1e-6, "float_absolute_tolerance": 1e-6}
+    assert normalise_tests(flagged) == {**flagged, "comparison": both}
+    # A struct column's null flags are absent; no flags at all leave no "comparison".
+    nulls = {"case_sensitive": True, "space_change_sensitive": None, "float_tolerance": None}
+    assert normalise_tests({**flagged, "comparison": nulls})["comparison"] == {
+        "case_sensitive": True
+    }
+    assert normalise_tests({**flagged, "comparison": {}}) == {"style": "stdio", "cases": STDIO}
+
+
+def test_a_sources_comparison_flags_go_under_its_problems_own(tmp_path: Path, con) -> None:
+    own = {"case_sensitive": False, "float_absolute_tolerance": 1e-9}
+    asserts = {"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3"}
+    rows = [
+        {"text": "Plain.", "tests": STDIO},
+        {"text": "Own flags.", "tests": {"style": "stdio", "cases": STDIO, "comparison": own}},
+        {"text": "Asserts.", "tests": asserts},
+    ]
+    (tmp_path / "p.jsonl").write_text("\n".join(map(json.dumps, rows)), encoding="utf-8")
+    source = FileSource(
+        kind="jsonl", path="p.jsonl", comparison={"case_sensitive": True, "float_tolerance": 1e-3}
+    )
+    assert load_sources(con, "run", [source], tmp_path) == {"loaded": 3, "quarantined": 0}
+    stored = {row[3]: json.loads(row[4]) for row in prompts_of(con)}
+    assert stored["Plain."]["comparison"] == {
+        "case_sensitive": True,
+        "float_relative_tolerance": 1e-3,
+        "float_absolute_tolerance": 1e-3,
+    }
+    assert stored["Own flags."]["comparison"] == {
+        "case_sensitive": False,
+        "float_relative_tolerance": 1e-3,
+        "float_absolute_tolerance": 1e-9,
+    }
+    assert stored["Asserts."] == asserts
 
 
 def test_jsonl_limit_counts_rows_not_blank_lines(tmp_path: Path, con) -> None:

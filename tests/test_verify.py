@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from tessy_factory.config import VerificationConfig
-from tessy_factory.verify.compare import outputs_match
 from tessy_factory.verify.extract import extract_program
 from tessy_factory.verify.judge import Judge, Verdict, judge_many, parse_tests
 from tessy_factory.verify.languages import Python
@@ -103,6 +102,14 @@ def test_infinite_loop_hits_the_time_limit() -> None:
     assert time.monotonic() - started < 3.0
     assert (got.verdict, got.tests_passed) == (Verdict.TIME_LIMIT, 0)
     assert got.first_failure == 1 and got.cases[0].wall_s >= 1.0
+
+
+def test_a_program_ignoring_sigxcpu_is_killed_at_the_hard_cpu_limit_with_a_time_limit() -> None:
+    # The soft CPU limit (1 s) sends SIGXCPU; ignored, the hard one a second later kills.
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    got = make_judge(cpu_time_s=1, time_limit_s=20).judge(sample(code), SUM_TESTS)
+    assert (got.verdict, got.detail) == (Verdict.TIME_LIMIT, "case 1: used its 1 s of CPU time")
+    assert got.cases[0].cpu_s >= 1 and got.cases[0].wall_s < 20
 
 
 def test_allocating_2_gb_under_256_mb_is_a_memory_limit() -> None:
@@ -266,36 +273,37 @@ def test_a_binary_larger_than_the_scratch_space_still_runs() -> None:
     assert (got.verdict, got.tests_passed) == (Verdict.ACCEPTED, 3)
 
 
-# --- output comparison ----------------------------------------------------------------------
+# --- output comparison (its rules: test_compare.py) -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("settings", "expected", "got", "match"),
-    [
-        ({}, "1 2\n3\n", "1  2 3", True),
-        ({}, "1 2", "1 2 3", False),
-        ({"mode": "exact"}, "3\n", "3", False),
-        ({"mode": "exact"}, "3\n", "3\n", True),
-        ({}, "Yes", "YES", False),
-        ({"ignore_case": True}, "Yes", "YES", True),
-        ({}, "0.3333", "0.33333333", False),
-        ({"float_abs_tol": 1e-3}, "0.3333 x", "0.33333333 x", True),
-        ({"float_rel_tol": 1e-6}, "1000000", "1000000.5", True),
-        ({"float_rel_tol": 1e-9}, "1000000", "1000000.5", False),
-        ({"float_abs_tol": 1.0}, "abc", "abd", False),
-    ],
-)
-def test_output_comparison(settings: dict, expected: str, got: str, match: bool) -> None:
-    comparison = VerificationConfig(comparison=settings).comparison
-    assert outputs_match(expected, got, comparison) is match
+THIRD = {"style": "stdio", "cases": [{"input": "", "output": "0.333333"}]}
 
 
-def test_a_float_tolerance_accepts_a_program_printing_more_digits() -> None:
-    tests = {"style": "stdio", "cases": [{"input": "", "output": "0.333333"}]}
+def test_a_problems_own_comparison_flags_judge_its_output() -> None:
     code = sample("print(1 / 3)")
-    assert JUDGE.judge(code, tests).verdict == Verdict.WRONG_ANSWER
-    tolerant = make_judge(comparison={"float_abs_tol": 1e-6})
-    assert tolerant.judge(code, tests).verdict == Verdict.ACCEPTED
+    assert JUDGE.judge(code, THIRD).verdict == Verdict.WRONG_ANSWER
+    tolerant = {**THIRD, "comparison": {"float_tolerance": 1e-6}}
+    assert JUDGE.judge(code, tolerant).verdict == Verdict.ACCEPTED
+    shouting = sample("print('YES')")
+    yes = {"style": "stdio", "cases": [{"input": "", "output": "Yes\n"}]}
+    assert JUDGE.judge(shouting, yes).verdict == Verdict.ACCEPTED
+    strict = {**yes, "comparison": {"case_sensitive": True}}
+    assert JUDGE.judge(shouting, strict).verdict == Verdict.WRONG_ANSWER
+
+
+def test_a_problems_flags_win_over_the_builds() -> None:
+    code = sample("print(1 / 3)")
+    lenient = make_judge(comparison={"float_tolerance": 1e-2})
+    assert lenient.judge(code, THIRD).verdict == Verdict.ACCEPTED
+    exacting = {**THIRD, "comparison": {"float_tolerance": 1e-9}}
+    assert lenient.judge(code, exacting).verdict == Verdict.WRONG_ANSWER
+
+
+def test_output_is_compared_as_bytes_not_as_decoded_text() -> None:
+    # Decoded with replacement, the byte 0xff would read as U+FFFD, the expected output.
+    code = sample("import sys\nsys.stdout.buffer.write(b'\\xff')")
+    got = JUDGE.judge(code, {"style": "stdio", "cases": [{"input": "", "output": "\ufffd"}]})
+    assert (got.verdict, got.detail) == (Verdict.WRONG_ANSWER, "expected '\ufffd', got '\\\\xff'")
 
 
 # --- assert-style tests, bad tests, batches -----------------------------------------------

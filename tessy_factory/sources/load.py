@@ -94,7 +94,7 @@ def _outcomes(sources: list[Source], base_dir: Path) -> Iterator[Prompt | Reject
     for source in sources:
         license = source_license(source)
         for raw in read_rows(source, base_dir):
-            outcome = normalise(raw, license)
+            outcome = normalise(raw, license, source.comparison)
             if isinstance(outcome, Prompt):
                 if outcome.prompt_id in first_seen:
                     first = first_seen[outcome.prompt_id]

@@ -5,8 +5,12 @@ spaces, no leading/trailing blank lines) and hashed into `prompt_id`, so the sam
 gets the same id whatever file or platform it came from. Tests are validated strictly and
 rewritten into one canonical shape per style:
 
-    {"style": "stdio", "cases": [{"input": str, "output": str}, ...]}
+    {"style": "stdio", "cases": [{"input": str, "output": str}, ...], "comparison": {...}}
     {"style": "assert", "entry_point": str, "code": str}
+
+A stdio problem's "comparison" (only there when set) holds the output comparison flags it
+gives itself, over its source's (see `OutputComparison`): only the flags given, so that the
+build's `verification.comparison` fills in the rest when it is judged.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from tessy_factory.config import OutputComparison, describe_errors
 from tessy_factory.sources.readers import RawRow
 
 
@@ -87,11 +94,38 @@ def normalise_tests(value: Any) -> dict[str, Any]:
 
 
 def _stdio_tests(value: dict[str, Any]) -> dict[str, Any]:
-    _reject_extra_keys(value, {"style", "cases"})
+    _reject_extra_keys(value, {"style", "cases", "comparison"})
     cases = value.get("cases")
     if not isinstance(cases, list) or not cases:
         raise InvalidTestsError("stdio tests need a non-empty list 'cases'")
-    return {"style": "stdio", "cases": [_stdio_case(n, case) for n, case in enumerate(cases, 1)]}
+    tests = {"style": "stdio", "cases": [_stdio_case(n, case) for n, case in enumerate(cases, 1)]}
+    return _with_comparison(tests, _comparison_flags(value.get("comparison")))
+
+
+def _comparison_flags(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidTestsError(f"'comparison' is not an object (got {_type_name(value)})")
+    try:
+        return OutputComparison.model_validate(_present(value)).given()
+    except ValidationError as exc:
+        raise InvalidTestsError(f"comparison: {describe_errors(exc)}") from exc
+
+
+def _with_comparison(tests: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    return {**tests, "comparison": flags} if flags else tests
+
+
+def with_source_comparison(
+    tests: dict[str, Any], comparison: OutputComparison | None
+) -> dict[str, Any]:
+    """Canonical tests with their source's comparison flags under their own (a problem's
+    flag wins); assert tests have no output to compare and stay as they are."""
+    if comparison is None or tests["style"] != "stdio":
+        return tests
+    flags = comparison.overridden_by(tests.get("comparison", {})).given()
+    return _with_comparison(tests, flags)
 
 
 def _stdio_case(number: int, case: Any) -> dict[str, str]:
@@ -144,10 +178,13 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def normalise(raw: RawRow, license: str) -> Prompt | Rejected:
-    """A prompt ready for the `prompts` table, or the reason the row is quarantined."""
+def normalise(
+    raw: RawRow, license: str, comparison: OutputComparison | None = None
+) -> Prompt | Rejected:
+    """A prompt ready for the `prompts` table, or the reason the row is quarantined;
+    `comparison` is the source's comparison flags."""
     try:
-        return _prompt(raw, license)
+        return _prompt(raw, license, comparison)
     except _RowProblem as exc:
         return reject(raw, str(exc))
 
@@ -160,7 +197,7 @@ def reject(raw: RawRow, problem: str) -> Rejected:
     return Rejected(raw.source, raw.row, f"{raw.where}: {problem}", text)
 
 
-def _prompt(raw: RawRow, license: str) -> Prompt:
+def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> Prompt:
     if raw.problem is not None:
         raise _RowProblem(raw.problem)
     fields = raw.fields or {}
@@ -175,7 +212,7 @@ def _prompt(raw: RawRow, license: str) -> Prompt:
     if fields.get("tests") is None:
         raise _RowProblem("missing tests")
     try:
-        tests = normalise_tests(fields["tests"])
+        tests = with_source_comparison(normalise_tests(fields["tests"]), comparison)
     except InvalidTestsError as exc:
         raise _RowProblem(f"tests: {exc}") from exc
     reference = fields.get("reference")

@@ -1,9 +1,11 @@
 """Judge a generated sample: extract its program, run it against the prompt's tests, give a verdict.
 
 Tests come in two styles (a JSON-able dict per prompt):
-    {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...]}
+    {"style": "stdio", "cases": [{"input": "...", "output": "..."}, ...], "comparison": {...}}
     {"style": "assert", "entry_point": "name", "code": "def check(candidate): ..."}
-A stdio case passes when the output matches (`verification.comparison`). An assert test runs
+A stdio case passes when the output matches, compared as bytes under `verification.comparison`
+with the tests' own "comparison" flags (their problem's and source's) in place of its own. An
+assert test runs
 program + test code as a module, then `check(entry_point)`, once (Python only), and passes
 when the check ran to its end. Failures of the judge itself (the sandbox cannot start, tests
 it cannot use) are `sandbox_error`, never blamed on the sample.
@@ -89,6 +91,7 @@ class StdioCase:
 @dataclass(frozen=True)
 class StdioTests:
     cases: tuple[StdioCase, ...]
+    comparison: dict[str, object] = field(default_factory=dict)  # the tests' own flags
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def parse_tests(tests: dict) -> StdioTests | AssertTests:
         raise ValueError(f"tests: {exc}") from exc
     if canonical["style"] == "assert":
         return AssertTests(canonical["entry_point"], canonical["code"])
-    return StdioTests(tuple(StdioCase(**case) for case in canonical["cases"]))
+    cases = tuple(StdioCase(**case) for case in canonical["cases"])
+    return StdioTests(cases, canonical.get("comparison", {}))
 
 
 class _JudgeFault(Exception):
@@ -190,14 +194,20 @@ class Judge:
         return _summary(cases, total, started)
 
     def _stdio_cases(self, built: Runnable, tests: StdioTests) -> list[CaseResult]:
+        comparison = self.comparison.overridden_by(tests.comparison)
         results = []
         for number, case in enumerate(tests.cases, start=1):
             result = self.sandbox.run(built.argv, built.files, case.input.encode(), self.limits)
             failure = _run_failure(result, self.limits)
-            stdout = result.stdout.decode("utf-8", errors="replace")
-            if failure is None and not outputs_match(case.output, stdout, self.comparison):
-                expected, got = _preview(case.output), _preview(stdout)
-                failure = Verdict.WRONG_ANSWER, f"expected {expected}, got {got}"
+            if failure is None and not outputs_match(
+                case.output.encode(), result.stdout, comparison
+            ):
+                # Decoded only to be shown; undecodable bytes show as escapes.
+                got = result.stdout.decode("utf-8", errors="backslashreplace")
+                failure = (
+                    Verdict.WRONG_ANSWER,
+                    f"expected {_preview(case.output)}, got {_preview(got)}",
+                )
             verdict, detail = failure or (Verdict.ACCEPTED, "passed")
             results.append(_case(number, verdict, detail, result))
             if failure is not None and self.stop_at_first_failure:
@@ -264,8 +274,10 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
     file_too_large = f"[Errno {errno.EFBIG}]" in last
     if result.output_limited or result.signal == signal.SIGXFSZ or file_too_large:
         return Verdict.OUTPUT_LIMIT, f"output over {limits.output_limit_bytes} bytes or file limit"
-    if result.timed_out or result.signal == signal.SIGXCPU:
+    if result.timed_out:
         return Verdict.TIME_LIMIT, f"ran past {limits.time_limit_s:g} s"
+    if _out_of_cpu_time(result, limits):
+        return Verdict.TIME_LIMIT, f"used its {limits.cpu_seconds()} s of CPU time"
     if _out_of_memory(result, last, limits):
         return Verdict.MEMORY_LIMIT, f"ran out of its {limits.memory_mb} MB"
     if result.signal is not None:
@@ -274,6 +286,15 @@ def _run_failure(result: RunResult, limits: Limits) -> tuple[Verdict, str] | Non
     if result.exit_code != 0:
         return Verdict.RUNTIME_ERROR, f"exit code {result.exit_code}: {_preview(last)}"
     return None
+
+
+def _out_of_cpu_time(result: RunResult, limits: Limits) -> bool:
+    # The soft CPU limit sends SIGXCPU; a program that ignores it is killed (SIGKILL) at the
+    # hard limit a second later. A SIGKILL before the program used its CPU time has another
+    # cause (the kernel's OOM killer, the program itself) and stays a runtime error.
+    return result.signal == signal.SIGXCPU or (
+        result.signal == signal.SIGKILL and result.cpu_s >= limits.cpu_seconds()
+    )
 
 
 def _out_of_memory(result: RunResult, stderr_last_line: str, limits: Limits) -> bool:
