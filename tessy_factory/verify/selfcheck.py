@@ -4,7 +4,8 @@ If an upgrade, a container setting or a config change weakened the isolation, th
 before any generated code runs, instead of running it less contained than it should. The
 probes (about half a second in all) try to read the environment, reach a port the judge
 listens on, write outside the scratch space, fork past the process limit and leave processes
-behind, and run past the wall limit. The full conformance suite lives in the tests.
+behind, run past the wall limit, and reach the assert checker's memory and stdin (the
+checker must also still give its verdict). The full conformance suite lives in the tests.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from tessy_factory.verify.languages import ASSERT_CHECKER, checker_request, checker_verdict
 from tessy_factory.verify.sandbox import CHILD_ENV, Limits, Sandbox
 
 # Names a sandboxed program may see in its environment (bwrap adds PWD).
@@ -49,6 +51,22 @@ found["forks"] = forks
 print(json.dumps(found))
 """
 LOOP = "while True:\n    pass\n"
+# Run under the assert checker: which of the checker's secrets the program could open.
+PEEK = r"""
+import os
+
+
+def peek(_):
+    opened = []
+    for name in ("mem", "fd/0", "environ"):
+        try:
+            open(f"/proc/{os.getppid()}/{name}", "rb").close()
+            opened.append(name)
+        except OSError:
+            pass
+    return opened
+"""
+PEEK_TESTS = "def check(candidate):\n    assert candidate(0) == [], candidate(0)\n"
 
 
 class IsolationRegressed(RuntimeError):
@@ -68,10 +86,10 @@ def ensure_isolation(sandbox: Sandbox, limits: Limits, python: str) -> None:
 
 def isolation_problems(sandbox: Sandbox, limits: Limits, python: str) -> list[str]:
     """What got through `sandbox`, as readable lines (empty when nothing did)."""
+    probes = (_hostile_probe, _runaway_probe, _checker_probe)
     with ThreadPoolExecutor(2) as pool:
-        hostile = pool.submit(_hostile_probe, sandbox, limits, python)
-        runaway = pool.submit(_runaway_probe, sandbox, limits, python)
-        return hostile.result() + runaway.result()
+        found = [pool.submit(probe, sandbox, limits, python) for probe in probes]
+        return [problem for probe in found for problem in probe.result()]
 
 
 def _hostile_probe(sandbox: Sandbox, limits: Limits, python: str) -> list[str]:
@@ -116,6 +134,19 @@ def _runaway_probe(sandbox: Sandbox, limits: Limits, python: str) -> list[str]:
     result = sandbox.run([python, "-I", "loop.py"], {"loop.py": LOOP.encode()}, b"", limits)
     if not result.timed_out or result.wall_s > 2.0:
         return [f"an endless loop was not stopped at its wall limit ({result.wall_s:.1f} s)"]
+    return []
+
+
+def _checker_probe(sandbox: Sandbox, limits: Limits, python: str) -> list[str]:
+    marker = f"probe {secrets.token_hex(16)}"
+    files = {"main.py": ASSERT_CHECKER, "solution.py": PEEK.encode()}
+    request = checker_request(marker, "peek", PEEK_TESTS)
+    result = sandbox.run([python, "-I", "main.py"], files, request, limits)
+    said = checker_verdict(result.stdout, marker)
+    if said is None:
+        return [f"the assert checker gave no verdict: {result.stderr_tail[-300:]}"]
+    if said[0] != "accepted":
+        return [f"a program under the assert checker could open the checker's {said[1]}"]
     return []
 
 
