@@ -64,7 +64,9 @@ def collect_traces(
                 if row.trace_id not in done:
                     store(row)
         else:
-            prompts = [text for _, text in con.execute(sql("prompts_of_run"), [run_id]).fetchall()]
+            # A predictor run's prompts are never test-checked: all of them count.
+            params = {"run_id": run_id, "include_unchecked": True}
+            prompts = [text for _, text in con.execute(sql("prompts_of_run"), params).fetchall()]
             slots = [
                 (index * source.samples_per_prompt + sample, prompt)
                 for index, prompt in enumerate(prompts)

@@ -324,6 +324,12 @@ class VerificationConfig(Strict):
         description="Before generating, run each prompt's reference solution (must pass) and "
         "an empty program (must fail) against its tests; a prompt failing either is excluded.",
     )
+    include_unchecked_prompts: bool = Field(
+        False,
+        description="Generate for prompts whose tests the judge failed to check (a sandbox "
+        "error during the check); by default they stay out of the dataset until a re-run "
+        "checks them.",
+    )
     workers: int = Field(0, ge=0, description="Parallel programs; 0 means one per CPU core.")
 
 
