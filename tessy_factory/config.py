@@ -107,6 +107,14 @@ TEACHER_CHUNK_TOKENS = 10
 STUDENT_CHUNK_TOKENS = 5
 
 
+def with_student_chunk_default(student: Any) -> Any:
+    """A student section as written, with the student's own default k when it names none:
+    the one default of a build and of a predictor training run."""
+    if isinstance(student, dict):
+        return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
+    return student
+
+
 class ModelConfig(Strict):
     """A generating model: a local directory, a Hub id, or `miniature:teacher|student`."""
 
@@ -386,10 +394,7 @@ class BuildConfig(Strict):
     @field_validator("student", mode="before")
     @classmethod
     def _student_chunk_default(cls, student: Any) -> Any:
-        # The student's own default k, whether or not its section is written out.
-        if isinstance(student, dict):
-            return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
-        return student
+        return with_student_chunk_default(student)
 
     def fingerprint(self) -> str:
         """A stable hash of everything that shapes the data (the home is left out)."""
