@@ -42,8 +42,8 @@ def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> d
 
     References are Python programs, so they are checked with a Python judge whatever the
     build's language. A sandbox failure marks the prompt `unchecked`, with the judge's
-    reason: a re-run checks it again, and until then it is generated for only with
-    `include_unchecked_prompts`.
+    reason: a re-run checks it again, and until then it is generated for and published only
+    with `curation.include_unchecked_prompts`.
     """
     logger = get_run_logger()
     if not config.check_tests:

@@ -332,12 +332,6 @@ class VerificationConfig(Strict):
         description="Before generating, run each prompt's reference solution (must pass) and "
         "an empty program (must fail) against its tests; a prompt failing either is excluded.",
     )
-    include_unchecked_prompts: bool = Field(
-        False,
-        description="Generate for prompts whose tests the judge failed to check (a sandbox "
-        "error during the check); by default they stay out of the dataset until a re-run "
-        "checks them.",
-    )
     workers: int = Field(0, ge=0, description="Parallel programs; 0 means one per CPU core.")
 
 
@@ -347,6 +341,12 @@ class CurationConfig(Strict):
     require_accepted: bool = Field(True, description="Publish only samples that passed all tests.")
     max_total_tokens: int = Field(4096, ge=1, description="Quality gate: upper bound on n_tokens.")
     min_rows_to_publish: int = Field(1, ge=0, description="Gate: fewer kept rows fail the build.")
+    include_unchecked_prompts: bool = Field(
+        False,
+        description="Generate for and publish prompts whose tests the judge failed to check "
+        "(a sandbox error during the check); by default they stay out of the dataset until a "
+        "re-run checks them.",
+    )
 
 
 class PublishConfig(Strict):

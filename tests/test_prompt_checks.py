@@ -48,11 +48,8 @@ def build(home: FactoryHome, include_unchecked: bool) -> BuildConfig:
             "sources": [{"kind": "jsonl", "path": "prompts.jsonl", "license": "MIT"}],
             # One short attempt per prompt: what counts is which prompts get a sample.
             "generation": {"modes": ["student-only"], "max_total_tokens": 16, "max_attempts": 1},
-            "verification": {
-                "sandbox": "unsafe",
-                "python": str(python_link(home)),
-                "include_unchecked_prompts": include_unchecked,
-            },
+            "verification": {"sandbox": "unsafe", "python": str(python_link(home))},
+            "curation": {"include_unchecked_prompts": include_unchecked},
         }
     )
 
