@@ -1,4 +1,5 @@
 -- One keep/drop decision per generation of a run, with the reason, in the order checked:
+-- a prompt whose tests the check excluded, or could not check (unless $include_unchecked),
 -- a failed generation, no verdict, a verdict other than accepted (when required), an exact
 -- duplicate of a keepable sample with a smaller sample_id (its twin), else kept.
 -- Exact means the same prompt and the same md5 of the text lower-cased, with whitespace runs
@@ -8,6 +9,8 @@ WITH judged AS (
     SELECT
         g.sample_id,
         CASE
+            WHEN c.status = 'excluded' THEN 'prompt-excluded'
+            WHEN c.status = 'unchecked' AND NOT $include_unchecked THEN 'prompt-unchecked'
             WHEN g.status <> 'ok' THEN 'generation-failed'
             WHEN v.sample_id IS NULL THEN 'not-verified'
             WHEN $require_accepted AND v.verdict <> 'accepted' THEN 'not-accepted'
@@ -16,6 +19,7 @@ WITH judged AS (
             AS text_hash
     FROM generations AS g
     LEFT JOIN verdicts AS v ON v.run_id = g.run_id AND v.sample_id = g.sample_id
+    LEFT JOIN prompt_checks AS c ON c.run_id = g.run_id AND c.prompt_id = g.prompt_id
     WHERE g.run_id = $run_id
 ),
 twinned AS (

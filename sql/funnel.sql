@@ -2,8 +2,12 @@
 WITH
     prompt_rows AS (SELECT count(*) AS n FROM prompts WHERE run_id = $run_id),
     quarantine_rows AS (SELECT count(*) AS n FROM quarantine WHERE run_id = $run_id),
-    excluded_rows AS (
-        SELECT count(*) AS n FROM prompt_checks WHERE run_id = $run_id AND status = 'excluded'
+    check_rows AS (
+        SELECT
+            count(*) FILTER (WHERE status = 'excluded') AS excluded,
+            count(*) FILTER (WHERE status = 'unchecked') AS unchecked
+        FROM prompt_checks
+        WHERE run_id = $run_id
     ),
     generation_rows AS (
         SELECT
@@ -30,11 +34,12 @@ WITH
 SELECT
     prompt_rows.n + quarantine_rows.n AS prompts_in,
     quarantine_rows.n AS quarantined,
-    excluded_rows.n AS tests_excluded,
+    check_rows.excluded AS tests_excluded,
+    check_rows.unchecked AS tests_unchecked,
     generation_rows.ok AS generated,
     generation_rows.failed AS failed,
     verdict_rows.accepted AS verified,
     curation_rows.duplicate AS deduped,
     curation_rows.kept AS kept,
     release_rows.n AS published
-FROM prompt_rows, quarantine_rows, excluded_rows, generation_rows, verdict_rows, curation_rows, release_rows;
+FROM prompt_rows, quarantine_rows, check_rows, generation_rows, verdict_rows, curation_rows, release_rows;

@@ -70,12 +70,13 @@ ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS first_failing_case INTEGER; -- 1-b
 ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS cases JSON; -- [{case, verdict, wall_s, cpu_s, ...}]
 
 -- Test-suite sanity: a prompt whose reference fails its tests, or whose tests accept an
--- empty program, is excluded before generation.
+-- empty program, is excluded before generation. One the judge failed on is unchecked: left
+-- out unless the config includes it, and checked again by a re-run.
 CREATE TABLE IF NOT EXISTS prompt_checks (
     run_id        VARCHAR NOT NULL,
     prompt_id     VARCHAR NOT NULL,
-    status        VARCHAR NOT NULL,          -- ok | excluded
-    reason        VARCHAR,                   -- why it was excluded
+    status        VARCHAR NOT NULL,          -- ok | excluded | unchecked
+    reason        VARCHAR,                   -- why it was excluded, or why it went unchecked
     PRIMARY KEY (run_id, prompt_id)
 );
 

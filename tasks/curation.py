@@ -17,7 +17,7 @@ from tessy_factory.home import FactoryHome
 def curate_run(run_id: str, config: CurationConfig, home: FactoryHome) -> QualityResult:
     """Decide what is kept, then validate the rows to publish; the caller gates on success."""
     with connect(home.database) as con:
-        counts = curate(con, run_id, config.require_accepted)
+        counts = curate(con, run_id, config.require_accepted, config.include_unchecked_prompts)
         rows = published_rows(con, run_id)
     get_run_logger().info("curation: %s", counts)
     return check_quality(rows, config.max_total_tokens, config.min_rows_to_publish)

@@ -110,7 +110,10 @@ async def _generate_slots(
 def _pending(run_id: str, config: BuildConfig, home: FactoryHome) -> tuple[list[Slot], int]:
     """The slots without a sample, or whose sample failed with attempts left; and the rest."""
     with connect(home.database) as con:
-        prompts = con.execute(sql("prompts_of_run"), [run_id]).fetchall()
+        include = config.curation.include_unchecked_prompts
+        prompts = con.execute(
+            sql("prompts_of_run"), {"run_id": run_id, "include_unchecked": include}
+        ).fetchall()
         stored = {
             sid: (status, attempts)
             for sid, status, attempts in con.execute(

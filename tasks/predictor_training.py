@@ -34,6 +34,7 @@ from tessy_factory.predictors.card import DataCounts, model_card
 from tessy_factory.predictors.config import PredictorTrainingConfig
 from tessy_factory.predictors.metrics import evaluate
 from tessy_factory.predictors.registry import RegisteredPredictor, register
+from tessy_factory.predictors.shortage import MIN_ANNOTATED, no_usable_trace, too_few_annotated
 from tessy_factory.predictors.traces import TraceRow, read_trace_file, sample_traces
 from tessy_factory.predictors.train import train_predictor
 from tessy_factory.predictors.windows import cut_windows
@@ -64,7 +65,9 @@ def collect_traces(
                 if row.trace_id not in done:
                     store(row)
         else:
-            prompts = [text for _, text in con.execute(sql("prompts_of_run"), [run_id]).fetchall()]
+            # A predictor run's prompts are never test-checked: all of them count.
+            params = {"run_id": run_id, "include_unchecked": True}
+            prompts = [text for _, text in con.execute(sql("prompts_of_run"), params).fetchall()]
             slots = [
                 (index * source.samples_per_prompt + sample, prompt)
                 for index, prompt in enumerate(prompts)
@@ -89,7 +92,9 @@ def draw_windows(run_id: str, role: str, config: PredictorTrainingConfig, home: 
             return drawn
         traces = con.execute(sql("predictor_traces_ok"), [run_id, role]).fetchall()
         if not traces:
-            raise ValueError(f"{role}: no usable trace to draw windows from (see the traces)")
+            failures = dict(con.execute(sql("predictor_trace_reasons"), [run_id, role]).fetchall())
+            counts = _data_counts(con, run_id, role)
+            raise no_usable_trace(run_id, role, config, counts, failures)
         windows = cut_windows(
             [text for _, text in traces],
             config.windows.words,
@@ -214,6 +219,8 @@ def _train(
             ).fetchall()
         ]
         counts = _data_counts(con, run_id, role)
+    if len(windows) < MIN_ANNOTATED:
+        raise too_few_annotated(run_id, role, config, counts, len(windows))
     base = resolve_model(config.training.base_model, home.models, predictor=False)
     work_dir = home.scratch / run_id / role
     trained = train_predictor(

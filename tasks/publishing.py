@@ -17,6 +17,7 @@ from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish import hub, local_hub
 from tessy_factory.publish.card import render_card
+from tessy_factory.publish.revisions import model_revisions
 from tessy_factory.publish.version import Release, next_version
 
 
@@ -30,7 +31,8 @@ def publish(run_id: str, config: BuildConfig, home: FactoryHome, report: str) ->
             logger.info("publish: run already released as %s", earlier[1])
             return Release(*earlier)
         rows = published_rows(con, run_id)
-        manifest = _manifest(run_id, config, funnel(con, run_id))
+        models = model_revisions(config, home.models, con)
+        manifest = _manifest(run_id, config, funnel(con, run_id), models)
     release = _push(run_id, config, home, rows, manifest, report)
     with connect(home.database) as con:
         con.execute(
@@ -95,11 +97,12 @@ def _license(rows: pd.DataFrame) -> str:
     return licenses[0] if len(licenses) == 1 else "other"
 
 
-def _manifest(run_id: str, config: BuildConfig, counts: dict[str, int]) -> dict:
+def _manifest(run_id: str, config: BuildConfig, counts: dict[str, int], models: dict) -> dict:
     return {
         "run_id": run_id,
         "config_hash": config.fingerprint(),
         "code_version": f"tessy-factory {__version__}",
         "config": config.model_dump(mode="json", exclude={"home"}),
+        "models": models,
         "funnel": counts,
     }

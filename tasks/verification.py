@@ -41,28 +41,34 @@ def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> d
     """Exclude each prompt whose tests accept an empty program or reject its own reference.
 
     References are Python programs, so they are checked with a Python judge whatever the
-    build's language. A sandbox failure leaves the prompt unchecked, for a re-run.
+    build's language. A sandbox failure marks the prompt `unchecked`, with the judge's
+    reason: a re-run checks it again, and until then it is generated for and published only
+    with `curation.include_unchecked_prompts`.
     """
     logger = get_run_logger()
     if not config.check_tests:
         return {}
     judge = open_judge(config.model_copy(update={"language": "python"}))
-    counts = {"ok": 0, "excluded": 0}
+    counts = {"ok": 0, "excluded": 0, "unchecked": 0}
     with connect(home.database) as con:
         pending = con.execute(sql("prompts_unchecked"), [run_id]).fetchall()
         for prompt_id, tests, reference in pending:
-            try:
-                reason = problem_with_tests(judge, json.loads(tests), reference)
-            except JudgeFailed as exc:
-                logger.warning("check-tests: prompt %s not checked: %s", prompt_id, exc)
-                continue
-            status = "ok" if reason is None else "excluded"
+            status, reason = _checked(judge, json.loads(tests), reference)
             counts[status] += 1
             if reason is not None:
-                logger.warning("check-tests: prompt %s excluded: %s", prompt_id, reason)
+                logger.warning("check-tests: prompt %s %s: %s", prompt_id, status, reason)
             con.execute(sql("insert_prompt_check"), [run_id, prompt_id, status, reason])
     logger.info("check-tests: %s", counts)
     return counts
+
+
+def _checked(judge: Judge, tests: dict, reference: str | None) -> tuple[str, str | None]:
+    """The prompt's check status (ok, excluded or unchecked) and the reason for it."""
+    try:
+        reason = problem_with_tests(judge, tests, reference)
+    except JudgeFailed as exc:
+        return "unchecked", f"the judge failed: {exc}"
+    return ("ok", None) if reason is None else ("excluded", reason)
 
 
 @task(name="verify", cache_policy=NO_CACHE)

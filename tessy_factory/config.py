@@ -190,6 +190,14 @@ TEACHER_CHUNK_TOKENS = 10
 STUDENT_CHUNK_TOKENS = 5
 
 
+def with_student_chunk_default(student: Any) -> Any:
+    """A student section as written, with the student's own default k when it names none:
+    the one default of a build and of a predictor training run."""
+    if isinstance(student, dict):
+        return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
+    return student
+
+
 class ModelConfig(Strict):
     """A generating model: a local directory, a Hub id, or `miniature:teacher|student`."""
 
@@ -401,6 +409,12 @@ class CurationConfig(Strict):
     require_accepted: bool = Field(True, description="Publish only samples that passed all tests.")
     max_total_tokens: int = Field(4096, ge=1, description="Quality gate: upper bound on n_tokens.")
     min_rows_to_publish: int = Field(1, ge=0, description="Gate: fewer kept rows fail the build.")
+    include_unchecked_prompts: bool = Field(
+        False,
+        description="Generate for and publish prompts whose tests the judge failed to check "
+        "(a sandbox error during the check); by default they stay out of the dataset until a "
+        "re-run checks them.",
+    )
 
 
 class PublishConfig(Strict):
@@ -448,10 +462,7 @@ class BuildConfig(Strict):
     @field_validator("student", mode="before")
     @classmethod
     def _student_chunk_default(cls, student: Any) -> Any:
-        # The student's own default k, whether or not its section is written out.
-        if isinstance(student, dict):
-            return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
-        return student
+        return with_student_chunk_default(student)
 
     def fingerprint(self) -> str:
         """A stable hash of everything that shapes the data (the home is left out)."""

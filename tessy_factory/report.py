@@ -11,6 +11,12 @@ from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.db import sql
 from tessy_factory.trace_format import thinking_part
 
+# The prompts the report lists under the funnel, by their test-check status.
+CHECK_HEADINGS = {
+    "excluded": "Prompts excluded because their own tests failed the check:",
+    "unchecked": "Prompts whose tests the judge failed to check (a re-run checks them again):",
+}
+
 
 @dataclass(frozen=True)
 class ModeFigures:
@@ -116,10 +122,12 @@ def build_report(
 
 
 def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
-    """The prompts the test-suite check excluded and why, or nothing when there are none."""
+    """The prompts the test-suite check excluded or could not check, and why; nothing when
+    there are none."""
     rows = con.execute(sql("excluded_prompts"), [run_id]).fetchall()
-    if not rows:
-        return ""
-    lines = ["Prompts excluded because their own tests failed the check:", ""]
-    lines += [f"- {source} row {row}: {reason}" for source, row, reason in rows]
-    return "\n".join(lines) + "\n\n"
+    text = ""
+    for status, heading in CHECK_HEADINGS.items():
+        listed = [f"- {source} row {n}: {reason}" for s, source, n, reason in rows if s == status]
+        if listed:
+            text += "\n".join([heading, "", *listed]) + "\n\n"
+    return text

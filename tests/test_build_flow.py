@@ -17,7 +17,10 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
+from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.publish.local_hub import existing_versions
+from tessy_factory.publish.revisions import directory_hash
+from tessy_factory.publish.version import CARD_FILE
 
 RUN_ID = "e2e-1"
 MODES = ["tessy", "teacher-only", "student-only"]
@@ -104,6 +107,23 @@ def test_report_shows_each_mode_and_is_saved(built):
     # The cost of cooperation, from the stored time of each sample.
     ratio = re.search(r"A tessy sample took ([\d.]+)x the wall time of a teacher-only one", report)
     assert ratio and float(ratio.group(1)) > 0
+
+
+def test_the_published_card_names_each_model_by_revision(built, models_root):
+    _, _, result = built
+    card = (Path(result.dataset) / CARD_FILE).read_text()
+    block = card.split("## Reproducibility manifest")[1].split("```json\n")[1]
+    manifest = json.loads(block.split("```")[0])
+    miniature = miniature_dir(models_root)
+    assert manifest["models"] == {
+        place: {"reference": f"miniature:{role}", "revision": directory_hash(miniature / folder)}
+        for place, role, folder in [
+            ("teacher", "teacher", "teacher"),
+            ("student", "student", "student"),
+            ("teacher_predictor", "teacher", "teacher-predictor"),
+            ("student_predictor", "student", "student-predictor"),
+        ]
+    }
 
 
 def test_tessy_samples_record_who_wrote_what(built):

@@ -108,6 +108,8 @@ def test_curate_gives_every_generation_one_reason(con):
     counts = curate(con, "r1", require_accepted=True)
 
     assert counts == {
+        "prompt-excluded": 0,
+        "prompt-unchecked": 0,
         "generation-failed": 1,
         "not-verified": 1,
         "not-accepted": 2,
@@ -123,6 +125,24 @@ def test_curate_gives_every_generation_one_reason(con):
         "s5": (False, "not-verified", None),
         "s6": (True, "kept", None),
     }
+
+
+def test_samples_of_a_prompt_the_check_excluded_or_could_not_check_are_dropped(con):
+    con.execute(
+        "INSERT INTO prompt_checks VALUES ('r1', 'p-sum', 'excluded', 'accepts an empty program'),"
+        " ('r1', 'p-max', 'unchecked', 'the judge failed: could not run the program')"
+    )
+
+    counts = curate(con, "r1", require_accepted=True)
+
+    assert counts["prompt-excluded"] == 3 and counts["prompt-unchecked"] == 4
+    assert counts["kept"] == 0
+    included = curate(con, "r1", require_accepted=True, include_unchecked=True)
+    assert included["prompt-excluded"] == 3 and included["prompt-unchecked"] == 0
+    rows = curation_rows(con, "r1")
+    assert rows["s6"] == (True, "kept", None)
+    assert rows["s3"] == (False, "not-accepted", None)
+    assert rows["s1"] == (False, "prompt-excluded", None)
 
 
 def test_without_require_accepted_the_smallest_keepable_id_wins(con):
@@ -314,6 +334,7 @@ def test_funnel_counts_each_stage(con):
         "prompts_in": 3,
         "quarantined": 1,
         "tests_excluded": 0,
+        "tests_unchecked": 0,
         "generated": 6,
         "failed": 1,
         "verified": 3,
@@ -325,6 +346,7 @@ def test_funnel_counts_each_stage(con):
         "prompts_in",
         "quarantined",
         "tests_excluded",
+        "tests_unchecked",
         "generated",
         "failed",
         "verified",

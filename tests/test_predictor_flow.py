@@ -12,9 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.train_predictors import train_boundary_predictors
-from tasks.predictor_training import annotate_windows, collect_traces, draw_windows
+from tasks.predictor_training import (
+    annotate_windows,
+    collect_traces,
+    draw_windows,
+    train_role_predictor,
+)
 from tessy_factory.cli import app
-from tessy_factory.config import PredictorConfig
+from tessy_factory.config import STUDENT_CHUNK_TOKENS, BuildConfig, PredictorConfig
 from tessy_factory.db import connect
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.writers import load_predictor
@@ -23,6 +28,7 @@ from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.predictors.config import PredictorTrainingConfig
 from tessy_factory.predictors.metrics import PredictorMetrics
 from tessy_factory.predictors.registry import UnknownPredictor, registered
+from tessy_factory.predictors.shortage import NotEnoughData
 
 RUN_ID = "predictors-1"
 
@@ -189,3 +195,69 @@ def test_the_cli_lists_the_registered_predictors_and_refuses_a_bad_config(
     assert refused.exit_code == 2
     assert "teacher.traces" in refused.output and "exactly one of model" in refused.output
     assert "training: Field required" in refused.output
+
+
+def test_no_usable_trace_is_an_error_naming_the_run_its_counts_and_what_to_change(
+    tmp_path: Path, models_root: Path, prefect_harness
+) -> None:
+    home = make_home(tmp_path / "home", models_root)
+    # Too few tokens for the teacher's thinking to ever end: every trace fails.
+    config = training_config(
+        home, sources=[{"kind": "demo", "count": 2, "seed": 7}], sampling={"max_total_tokens": 16}
+    )
+    with pytest.raises(NotEnoughData) as raised:
+        train_boundary_predictors(config, run_id="no-traces")
+    message = str(raised.value)
+    assert message.startswith("predictor run 'no-traces', teacher: no usable trace")
+    assert "not usable: thinking did not end within 16 tokens 2" in message
+    assert "So far: traces 2 (failed 2); windows drawn 0 (none)." in message
+    assert "sampling.max_total_tokens (now 16)" in message
+    assert "teacher.traces.samples_per_prompt (now 1)" in message
+    with connect(home / "factory.duckdb") as con:
+        status, error = con.execute(
+            "SELECT status, error FROM runs WHERE run_id = 'no-traces'"
+        ).fetchone()
+    assert status == "failed" and error == f"NotEnoughData: {message}"
+
+
+def test_too_few_annotated_windows_is_an_error_naming_the_run_its_counts_and_what_to_change(
+    tmp_path: Path, models_root: Path, prefect_harness
+) -> None:
+    home = make_home(tmp_path / "home", models_root)
+    traces = tmp_path / "traces.jsonl"
+    thinking = "Okay, let's see. Hmm, Read n and the n integers. Wait, Add them all up."
+    traces.write_text(json.dumps({"text": thinking}) + "\n" + "{not json\n")
+    # The miniature teacher as the annotator cannot answer JSON: both windows are rejected.
+    config = training_config(
+        home,
+        teacher={"traces": {"file": str(traces)}},
+        windows={"words": 8, "count": 2, "seed": 0},
+        annotator={
+            "kind": "model",
+            "model": {"model": "miniature:teacher", "temperature": 0.0},
+            "max_new_tokens": 24,
+        },
+    )
+    factory = FactoryHome.resolve(home)
+    collect_traces("few-windows", "teacher", config, factory, tmp_path)
+    draw_windows("few-windows", "teacher", config, factory)
+    assert annotate_windows("few-windows", "teacher", config, factory) == {"rejected": 2}
+    with pytest.raises(NotEnoughData) as raised:
+        train_role_predictor("few-windows", "teacher", config, factory)
+    message = str(raised.value)
+    assert message.startswith(
+        "predictor run 'few-windows', teacher: 0 annotated window(s), but training needs at "
+        "least 2 (one to train on, one to hold out)."
+    )
+    assert "So far: traces 2 (failed 1, ok 1); windows drawn 2 (rejected 2);" in message
+    assert "annotator answers rejected for: not JSON 2." in message
+    assert "windows.count (now 2)" in message
+    assert "annotator.kind (now model), annotator.model or annotator.max_new_tokens (now 24)" in (
+        message
+    )
+
+
+def test_the_student_chunk_default_is_the_builds() -> None:
+    config = training_config(Path("home"), student={"traces": {"file": "s.jsonl"}})
+    assert config.student.chunk_tokens == BuildConfig().student.chunk_tokens == STUDENT_CHUNK_TOKENS
+    assert config.teacher.chunk_tokens == BuildConfig().teacher.chunk_tokens

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import shutil
 import subprocess
 import traceback
 from pathlib import Path
@@ -14,6 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tessy_factory.config import BuildConfig
+from tessy_factory.db import connect
+from tessy_factory.miniature.build import miniature_dir
+from tessy_factory.predictors.registry import RegisteredPredictor, register
 from tessy_factory.publish.card import render_card
 from tessy_factory.publish.hub import PublishError, publish_hub
 from tessy_factory.publish.local_hub import (
@@ -23,6 +29,7 @@ from tessy_factory.publish.local_hub import (
     repo_path,
     version_of_run,
 )
+from tessy_factory.publish.revisions import directory_hash, hub_commit, model_revisions
 from tessy_factory.publish.version import (
     DATA_FILE,
     next_version,
@@ -254,3 +261,93 @@ def test_release_messages_name_version_and_run() -> None:
     message = release_message(V1, "demo-20261127-101500-ab12")
     assert released_run(message) == (V1, "demo-20261127-101500-ab12")
     assert released_run("Initial commit") is None
+
+
+def test_a_directory_hash_is_its_files_names_and_bytes(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "config.json").write_text('{"layers": 2}')
+    (model / "sub" / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    first = directory_hash(model)
+
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", first)
+    shutil.copytree(model, tmp_path / "elsewhere")
+    assert directory_hash(tmp_path / "elsewhere") == first
+    (model / "config.json").write_text('{"layers": 3}')
+    changed = directory_hash(model)
+    assert changed != first
+    (model / "config.json").rename(model / "other.json")
+    assert directory_hash(model) not in (first, changed)
+
+
+def hf_cache_with(root: Path, repo_id: str, commit: str) -> Path:
+    """The Hugging Face cache layout a download of `repo_id` at `commit` leaves."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "0123abcd").write_text('{"model_type": "qwen3"}')
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").symlink_to(Path("../../blobs/0123abcd"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+def test_the_manifest_names_every_model_by_revision(
+    tmp_path: Path, models_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = "4f1a2b3c" * 5
+    cache = hf_cache_with(tmp_path / "hf-cache", "Qwen/Qwen3-0.6B", commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    tokenizer = tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    (tokenizer / "tokenizer.json").write_text("{}")
+    predictor = tmp_path / "predictors" / "tiny-student"
+    shutil.copytree(miniature_dir(models_root) / "student-predictor", predictor)
+    config = BuildConfig.model_validate(
+        {
+            "teacher": {"model": "miniature:teacher"},
+            "student": {
+                "model": "Qwen/Qwen3-0.6B",
+                "backend": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "tokenizer": str(tokenizer),
+            },
+            "teacher_predictor": {"model": "lexicon"},
+            "student_predictor": {"model": "registered:tiny-student"},
+        }
+    )
+    with connect(tmp_path / "factory.duckdb") as con:
+        register(
+            con,
+            RegisteredPredictor(
+                "tiny-student", "student", str(predictor), "miniature:teacher", "lexicon", {},
+                "predictors-1", datetime.datetime(2026, 11, 27),
+            ),
+        )  # fmt: skip
+        revisions = model_revisions(config, models_root, con)
+
+    teacher_dir = miniature_dir(models_root) / "teacher"
+    assert revisions == {
+        "teacher": {"reference": "miniature:teacher", "revision": directory_hash(teacher_dir)},
+        "teacher_predictor": {
+            "reference": "lexicon",
+            "revision": None,
+            "note": "no model",
+        },
+        "student": {"reference": "Qwen/Qwen3-0.6B", "revision": commit},
+        "student.tokenizer": {"reference": str(tokenizer), "revision": directory_hash(tokenizer)},
+        "student_predictor": {
+            "reference": "registered:tiny-student",
+            "revision": directory_hash(predictor),
+        },
+    }
+
+
+def test_a_hub_model_neither_cached_nor_reachable_has_no_revision_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "no-cache"))
+    assert hub_commit("Qwen/Qwen3-8B") == (
+        None,
+        "not in the local Hugging Face cache, and the Hub is offline",
+    )

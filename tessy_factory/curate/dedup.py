@@ -11,18 +11,34 @@ import duckdb
 from tessy_factory.db import sql
 
 # Every reason `sql/curate.sql` can write, in the order it checks them.
-REASONS = ("generation-failed", "not-verified", "not-accepted", "duplicate", "kept")
+REASONS = (
+    "prompt-excluded",
+    "prompt-unchecked",
+    "generation-failed",
+    "not-verified",
+    "not-accepted",
+    "duplicate",
+    "kept",
+)
 
 
-def curate(con: duckdb.DuckDBPyConnection, run_id: str, require_accepted: bool) -> dict[str, int]:
-    """Decide keep/drop for every generation of `run_id`; returns the count of each reason."""
+def curate(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    require_accepted: bool,
+    include_unchecked: bool = False,
+) -> dict[str, int]:
+    """Decide keep/drop for every generation of `run_id`; returns the count of each reason.
+    Samples of a prompt the test check excluded are dropped, and so are those of a prompt it
+    could not check (`unchecked`) unless `include_unchecked`."""
     params = {"run_id": run_id}
     if not con.execute(sql("curate_run_exists"), params).fetchone()[0]:
         raise ValueError(f"run_id {run_id!r}: no such run in the database")
     con.begin()
     try:
         con.execute(sql("curate_reset"), params)
-        con.execute(sql("curate"), {**params, "require_accepted": require_accepted})
+        flags = {"require_accepted": require_accepted, "include_unchecked": include_unchecked}
+        con.execute(sql("curate"), {**params, **flags})
         con.commit()
     except Exception:
         con.rollback()

@@ -11,18 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tessy_factory.config import (
     DEFAULT_STYLE_PHRASES,
+    STUDENT_CHUNK_TOKENS,
+    TEACHER_CHUNK_TOKENS,
     DemoSource,
     GenerationConfig,
     ModelConfig,
     PromptSource,
     Strict,
     load_yaml_model,
+    with_student_chunk_default,
 )
 
 
@@ -94,7 +97,10 @@ class RoleConfig(Strict):
 
     traces: TraceSource
     chunk_tokens: int = Field(
-        10, ge=1, description="The engine's chunk size for this model, for the boundary metric."
+        TEACHER_CHUNK_TOKENS,
+        ge=1,
+        description="The engine's chunk size for this model, for the boundary metric; the "
+        f"student's default is {STUDENT_CHUNK_TOKENS}, as in a build.",
     )
 
 
@@ -117,6 +123,11 @@ class PredictorTrainingConfig(Strict):
     windows: WindowConfig = Field(default_factory=WindowConfig)
     annotator: AnnotatorConfig = Field(default_factory=AnnotatorConfig)
     training: TrainingConfig
+
+    @field_validator("student", mode="before")
+    @classmethod
+    def _student_chunk_default(cls, student: Any) -> Any:
+        return with_student_chunk_default(student)
 
     def role(self, role: str) -> RoleConfig:
         return self.teacher if role == "teacher" else self.student
