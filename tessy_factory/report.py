@@ -11,6 +11,9 @@ from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.db import sql
 from tessy_factory.trace_format import thinking_part
 
+# Failure reasons listed in the report, the most common first.
+REASONS_SHOWN = 10
+
 
 @dataclass(frozen=True)
 class ModeFigures:
@@ -106,6 +109,7 @@ def build_report(
         "## Drop funnel\n\n"
         f"{funnel_markdown(counts)}\n"
         f"{excluded_markdown(con, run_id)}"
+        f"{failures_markdown(con, run_id)}"
         "## Generation modes\n\n"
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"
@@ -122,4 +126,18 @@ def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
         return ""
     lines = ["Prompts excluded because their own tests failed the check:", ""]
     lines += [f"- {source} row {row}: {reason}" for source, row, reason in rows]
+    return "\n".join(lines) + "\n\n"
+
+
+def failures_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The reasons samples failed to generate, with counts, or nothing when none did."""
+    rows = con.execute(
+        sql("failure_reasons"), {"run_id": run_id, "limit": REASONS_SHOWN}
+    ).fetchall()
+    if not rows:
+        return ""
+    lines = ["Why samples failed to generate (samples: reason):", ""]
+    lines += [f"- {samples}: {error}" for error, samples, _ in rows]
+    if rows[0][2] > len(rows):
+        lines.append(f"- ... and {rows[0][2] - len(rows)} other reasons")
     return "\n".join(lines) + "\n\n"
