@@ -83,6 +83,12 @@ def run_generation(run_id: str, config: BuildConfig, home: FactoryHome) -> None:
 def load_models(run_id: str, config: BuildConfig, home: FactoryHome) -> Writers | None:
     """The writers, every model loaded and every server answering; None when the run has
     no sample left to write, so a resumed build that only publishes needs no model."""
+    with connect(home.database) as con:
+        release = con.execute(sql("release_of_run"), [run_id]).fetchone()
+    if release is not None:
+        # A version is published once: samples written now could never reach it.
+        get_run_logger().info("generation: the run is released as %s; none to write", release[1])
+        return None
     slots, _ = _pending(run_id, config, home)
     if not slots:
         return None

@@ -195,3 +195,24 @@ def test_a_server_killed_mid_build_fails_the_rest_and_a_rerun_generates_them(
         after[row[0]][2] >= 1 and reason not in (after[row[0]][3] or "") for row in unfinished
     )
     assert status == "completed" and result.rows >= 2
+
+
+def test_a_released_run_writes_no_more_samples_on_a_rerun(home, prefect_harness):
+    build = config(
+        home,
+        ["student-only"],
+        curation={"require_accepted": False, "min_rows_to_publish": 0},
+    )
+    first = build_dataset(build, run_id="released-1")
+    # A sample as a server that stopped answering leaves it: failed, no attempt spent.
+    with connect(home / "factory.duckdb") as con:
+        con.execute(
+            "UPDATE generations SET status = 'failed', attempts = 0, error = 'server gone' "
+            "WHERE sample_id = (SELECT min(sample_id) FROM generations)"
+        )
+        before = con.execute("SELECT * FROM generations ORDER BY sample_id").fetchall()
+    again = build_dataset(build, run_id="released-1")
+    with connect(home / "factory.duckdb") as con:
+        after = con.execute("SELECT * FROM generations ORDER BY sample_id").fetchall()
+    # Its version is out: a sample written now could never reach it.
+    assert after == before and again.version == first.version
