@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.curation import curate_run
-from tasks.generation import generate
+from tasks.generation import run_generation
 from tasks.publishing import publish
 from tasks.reporting import write_report
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
@@ -47,7 +47,7 @@ def build_dataset(
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
         check_tests(run_id, config.verification, home)
-        generate(run_id, config, home)
+        run_generation(run_id, config, home)
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config.curation, home)
         report = write_report(

@@ -1,4 +1,12 @@
-"""Task: generate every sample the run still lacks, storing each attempt as it completes."""
+"""Tasks: load the models, then generate every sample the run still lacks, storing each
+attempt as it completes.
+
+A model server that stops answering mid-build stops the generate task; Prefect retries it
+with back-off (`generation.server_retries`, `server_retry_delay_s`), each retry skipping
+the samples already stored. Once the retries are spent, the unfinished samples are stored
+as failed with the server's fault, the build goes on to verify, report and gate what it
+has, and a re-run of the build generates them.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,17 @@ import time
 from dataclasses import dataclass
 
 import duckdb
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import exponential_backoff
 
 from tessy_factory.config import BuildConfig, GenerationMode
 from tessy_factory.db import connect, sql
 from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer, generate_sample
+from tessy_factory.engine.openai_model import EndpointError
 from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.engine.writers import load_writers
 from tessy_factory.home import FactoryHome
@@ -45,23 +57,82 @@ class Slot:
     attempts: int
 
 
-@task(name="generate", cache_policy=NO_CACHE)
-def generate(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, int]:
+# (teacher, student), each None when no mode of the build uses it.
+Writers = tuple[Writer | None, Writer | None]
+
+
+def run_generation(run_id: str, config: BuildConfig, home: FactoryHome) -> None:
+    """Load the models, then generate the missing samples, retrying while a server is down;
+    once the retries are spent, the unfinished samples are stored as failed with the
+    reason. A model that cannot load raises ModelLoadError before anything is generated."""
+    writers = load_models(run_id, config, home)
+    if writers is None:
+        return
+    retries = config.generation.server_retries
+    delays = exponential_backoff(config.generation.server_retry_delay_s)(retries)
+    try:
+        generate.with_options(retries=retries, retry_delay_seconds=delays)(
+            run_id, config, home, writers
+        )
+    except EndpointError as exc:
+        reason = f"{exc} (generation retried {retries} times)"
+        record_unfinished(run_id, config, home, reason)
+
+
+@task(name="load-models", cache_policy=NO_CACHE)
+def load_models(run_id: str, config: BuildConfig, home: FactoryHome) -> Writers | None:
+    """The writers, every model loaded and every server answering; None when the run has
+    no sample left to write, so a resumed build that only publishes needs no model."""
+    with connect(home.database) as con:
+        release = con.execute(sql("release_of_run"), [run_id]).fetchone()
+    if release is not None:
+        # A version is published once: samples written now could never reach it.
+        get_run_logger().info("generation: the run is released as %s; none to write", release[1])
+        return None
+    slots, _ = _pending(run_id, config, home)
+    if not slots:
+        return None
+    return load_writers(config, home.models, home.database)
+
+
+def _server_fault(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Retry the generate task only for a server fault; other errors are final."""
+    return isinstance(state.result(raise_on_failure=False), EndpointError)
+
+
+@task(name="generate", cache_policy=NO_CACHE, retry_condition_fn=_server_fault)
+def generate(
+    run_id: str, config: BuildConfig, home: FactoryHome, writers: Writers
+) -> dict[str, int]:
     """Generate the run's missing samples, retrying failures up to `max_attempts` in all.
 
     Attempts are stored with each sample, so the bound holds across re-runs of the build.
     Samples on model servers run concurrently; a server that refuses requests or stays
-    unreachable stops the build, keeping every sample already stored.
+    unreachable raises EndpointError, keeping every sample already stored.
     """
     logger = get_run_logger()
     slots, done = _pending(run_id, config, home)
     logger.info("generation: %d samples to write, %d already done", len(slots), done)
     if not slots:
         return {"written": 0, "failed": 0}
-    teacher, student = load_writers(config, home.models, home.database)
+    teacher, student = writers
     in_flight = _concurrency(config, teacher, student)
     with connect(home.database) as con:
         return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, con, in_flight))
+
+
+@task(name="record-unfinished", cache_policy=NO_CACHE)
+def record_unfinished(run_id: str, config: BuildConfig, home: FactoryHome, reason: str) -> int:
+    """Store every sample still missing as failed with `reason`, spending no attempt, so a
+    re-run generates it; returns how many."""
+    slots, _ = _pending(run_id, config, home)
+    with connect(home.database) as con:
+        for slot in slots:
+            # No attempt ran, so no wall time either.
+            row = [*_head(run_id, slot), slot.attempts, "failed", reason, *NO_SAMPLE, None]
+            con.execute(sql("upsert_generation"), row)
+    get_run_logger().warning("generation: %d samples failed: %s", len(slots), reason)
+    return len(slots)
 
 
 def _concurrency(config: BuildConfig, *writers: Writer | None) -> int:
@@ -128,8 +199,18 @@ def _pending(run_id: str, config: BuildConfig, home: FactoryHome) -> tuple[list[
                 status, attempts = stored.get(sid, (None, 0))
                 if status != "ok" and attempts < config.generation.max_attempts:
                     slots.append(Slot(sid, prompt_id, text, mode, index, attempts))
-    retries = sum(1 for slot in slots if slot.attempts)
-    return slots, len(stored) - retries
+    # A stored slot still pending failed before: with attempts left, or with a server fault.
+    redone = sum(1 for slot in slots if slot.sample_id in stored)
+    return slots, len(stored) - redone
+
+
+# What a failed slot leaves empty: text, spans, tokens by model, switches, seconds by model.
+NO_SAMPLE = [None] * 7
+
+
+def _head(run_id: str, slot: Slot) -> list:
+    """The columns that say which slot a generations row is."""
+    return [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index]
 
 
 @dataclass(frozen=True)
@@ -156,7 +237,7 @@ async def _attempts(
             config.generation.seed, slot.prompt_id, str(slot.mode), slot.index, attempt
         )
         started = time.perf_counter()
-        head = [run_id, slot.sample_id, slot.prompt_id, str(slot.mode), slot.index]
+        head = _head(run_id, slot)
         try:
             sample = await generate_sample(
                 slot.prompt, slot.mode, teacher, student, config.generation, seed
@@ -165,7 +246,7 @@ async def _attempts(
             outcome = Outcome("failed", str(exc))
             # A prompt that does not fit is spent at once: no later attempt can help it.
             spent = attempt if exc.retryable else config.generation.max_attempts
-            row = [*head, spent, "failed", str(exc), None, None, None, None, None, None, None]
+            row = [*head, spent, "failed", str(exc), *NO_SAMPLE]
         else:
             outcome = Outcome("ok", None)
             spent = attempt

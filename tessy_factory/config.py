@@ -330,6 +330,16 @@ class GenerationConfig(Strict):
     max_attempts: int = Field(
         2, ge=1, le=10, description="Attempts per sample, counted across re-runs of a build."
     )
+    server_retries: int = Field(
+        3,
+        ge=0,
+        le=50,
+        description="Retries of the generation task when a model server stops answering "
+        "mid-build; then the unfinished samples are stored as failed and the build goes on.",
+    )
+    server_retry_delay_s: float = Field(
+        10.0, ge=0, description="Wait before the first such retry; it doubles for each next."
+    )
     tessy_answer_by: Literal["student", "teacher"] = Field(
         "student",
         description="Who writes the final answer in tessy mode (teacher: the paper's ablation).",

@@ -16,6 +16,8 @@ CHECK_HEADINGS = {
     "excluded": "Prompts excluded because their own tests failed the check:",
     "unchecked": "Prompts whose tests the judge failed to check (a re-run checks them again):",
 }
+# Failure reasons listed in the report, the most common first.
+REASONS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def build_report(
         "## Drop funnel\n\n"
         f"{funnel_markdown(counts)}\n"
         f"{excluded_markdown(con, run_id)}"
+        f"{failures_markdown(con, run_id)}"
         "## Generation modes\n\n"
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"
@@ -131,3 +134,17 @@ def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
         if listed:
             text += "\n".join([heading, "", *listed]) + "\n\n"
     return text
+
+
+def failures_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The reasons samples failed to generate, with counts, or nothing when none did."""
+    rows = con.execute(
+        sql("failure_reasons"), {"run_id": run_id, "limit": REASONS_SHOWN}
+    ).fetchall()
+    if not rows:
+        return ""
+    lines = ["Why samples failed to generate (samples: reason):", ""]
+    lines += [f"- {samples}: {error}" for error, samples, _ in rows]
+    if rows[0][2] > len(rows):
+        lines.append(f"- ... and {rows[0][2] - len(rows)} other reasons")
+    return "\n".join(lines) + "\n\n"

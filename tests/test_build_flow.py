@@ -10,7 +10,7 @@ import datasets
 import pytest
 
 from flows.build import QualityGateFailed, build_dataset
-from tasks.generation import generate
+from tasks.generation import run_generation
 from tasks.runs import RunConflict, open_run
 from tasks.sourcing import load_prompts
 from tessy_factory.config import BuildConfig
@@ -205,7 +205,7 @@ def test_the_same_config_writes_the_same_samples_in_another_run(
     for run_id in ("first", "second"):
         open_run(run_id, config, home)
         load_prompts(run_id, config.sources, home, tmp_path)
-        generate(run_id, config, home)
+        run_generation(run_id, config, home)
     with connect(home.database) as con:
         texts = con.execute(
             "SELECT run_id, prompt_id, text FROM generations WHERE status = 'ok' ORDER BY 2, 1"

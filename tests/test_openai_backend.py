@@ -165,27 +165,6 @@ def test_a_request_that_times_out_fails_only_its_sample_naming_the_endpoint(serv
     assert servers["student"] in message and "within 0.05 s" in message
 
 
-def test_a_server_that_is_down_stops_the_build_and_spends_no_attempt(
-    models_root, tmp_path, prefect_harness
-):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(models_root, target_is_directory=True)
-    down = {"teacher": "http://127.0.0.1:9/v1", "student": "http://127.0.0.1:9/v1"}
-    build = {"home": str(home), "sources": [{"kind": "demo", "count": 2, "seed": 2026}]}
-    config = served_config(down, models_root, build)
-    with pytest.raises(EndpointError, match=r"127\.0\.0\.1:9/v1.*unreachable after 2 tries"):
-        build_dataset(config, run_id="down-1")
-    with connect(home / "factory.duckdb") as con:
-        status, error = con.execute(
-            "SELECT status, error FROM runs WHERE run_id = 'down-1'"
-        ).fetchone()
-        stored = con.execute("SELECT count(*) FROM generations").fetchone()[0]
-    assert status == "failed" and "unreachable" in error
-    # Nothing was spent: a re-run once the server is back generates every sample.
-    assert stored == 0
-
-
 class _Garbage(BaseHTTPRequestHandler):
     """Answers every request 200 with a body that is not a completion."""
 

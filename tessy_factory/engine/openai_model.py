@@ -5,7 +5,7 @@ chat template, from its tokenizer, so any server of the weights works (vLLM, SGL
 `transformers serve`). The returned text is split into the model's tokens locally, for the
 cut and the token accounting. The openai client does the retries with back-off on
 connection errors, timeouts, 429 and 5xx; a timeout left after them fails the sample
-attempt, the other errors stop the build. A refusal (4xx) stops it too, but for a 400 that
+attempt, the other errors stop generation. A refusal (4xx) stops it too, but for a 400 that
 says the text exceeds the model's context: that one fails the sample.
 """
 
@@ -34,7 +34,8 @@ from tessy_factory.engine.tokens import count_tokens
 
 class EndpointError(RuntimeError):
     """The server refused a request or stayed unreachable: every sample would fail alike,
-    so the build stops; the message names the endpoint."""
+    so generation stops (the build retries it, see `tasks.generation`); the message names
+    the endpoint."""
 
 
 # How servers word a 400 for a text longer than the model's context: vLLM ("This model's
@@ -92,6 +93,17 @@ class OpenAIModel:
                 )
             }
         return self._clients[loop]
+
+    async def probe(self) -> None:
+        """Ask the server for one token: ModelLoadError unless it is up, serves
+        `served_model` and accepts the request's fields, so a build finds out before it
+        generates anything."""
+        try:
+            await self.complete(self.prompt_text("Hello."), 1, None, seed=0)
+        except (EndpointError, GenerationFailed) as exc:
+            raise ModelLoadError(
+                f"model {self.name!r} (served as {self.served_model!r}) does not answer: {exc}"
+            ) from exc
 
     def prompt_text(self, user_prompt: str) -> str:
         """The user turn in this model's own chat template, ready for the assistant turn."""

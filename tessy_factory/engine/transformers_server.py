@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -30,34 +31,51 @@ class ServerFailed(RuntimeError):
     """A server did not come up; the message carries the tail of its log."""
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: its process and its API root (`http://127.0.0.1:PORT/v1`)."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+
 @contextmanager
 def serving(model_dirs: list[str], continuous_batching: bool = False) -> Iterator[list[str]]:
     """Start one pinned server per model directory, all at once; yields their API roots
     (`http://127.0.0.1:PORT/v1`), in order, and stops them on exit."""
+    with running(model_dirs, continuous_batching) as servers:
+        yield [server.url for server in servers]
+
+
+@contextmanager
+def running(
+    model_dirs: list[str], continuous_batching: bool = False, ports: list[int] | None = None
+) -> Iterator[list[Server]]:
+    """`serving`, yielding the servers themselves, on the given ports or free ones: a test
+    kills one mid-build and brings it back on its port."""
+    ports = ports or [free_port() for _ in model_dirs]
     with tempfile.TemporaryDirectory(prefix="tessy-serve-") as logs:
         threads = max(1, (os.cpu_count() or 1) // len(model_dirs))
         servers = [
-            _start(model_dir, Path(logs) / f"server-{i}.log", continuous_batching, threads)
-            for i, model_dir in enumerate(model_dirs)
+            _start(model_dir, port, Path(logs) / f"server-{i}.log", continuous_batching, threads)
+            for i, (model_dir, port) in enumerate(zip(model_dirs, ports, strict=True))
         ]
         try:
-            for process, url, log in servers:
-                _wait_ready(process, url, log)
-            yield [url for _, url, _ in servers]
+            for server in servers:
+                _wait_ready(server)
+            yield servers
         finally:
-            for process, _, _ in servers:
-                process.terminate()
-            for process, _, _ in servers:
+            for server in servers:
+                server.process.terminate()
+            for server in servers:
                 try:
-                    process.wait(timeout=10)
+                    server.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    server.process.kill()
 
 
-def _start(
-    model_dir: str, log: Path, continuous_batching: bool, threads: int
-) -> tuple[subprocess.Popen, str, Path]:
-    port = _free_port()
+def _start(model_dir: str, port: int, log: Path, continuous_batching: bool, threads: int) -> Server:
     command = [
         _transformers_cli(),
         "serve",
@@ -77,7 +95,7 @@ def _start(
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    return process, f"http://127.0.0.1:{port}/v1", log
+    return Server(process, f"http://127.0.0.1:{port}/v1", log)
 
 
 def _transformers_cli() -> str:
@@ -89,19 +107,20 @@ def _transformers_cli() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
-    health = url.removesuffix("/v1") + "/health"
+def _wait_ready(server: Server) -> None:
+    health = server.url.removesuffix("/v1") + "/health"
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             raise ServerFailed(
-                f"transformers serve exited with {process.returncode}:\n{_tail(log)}"
+                f"transformers serve exited with {server.process.returncode}:\n{_tail(server.log)}"
             )
         try:
             if httpx2.get(health, timeout=2).status_code == 200:
@@ -109,7 +128,9 @@ def _wait_ready(process: subprocess.Popen, url: str, log: Path) -> None:
         except httpx2.TransportError:
             pass
         time.sleep(0.25)
-    raise ServerFailed(f"transformers serve not ready in {READY_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+    raise ServerFailed(
+        f"transformers serve not ready in {READY_TIMEOUT_S:.0f} s:\n{_tail(server.log)}"
+    )
 
 
 def _tail(log: Path, lines: int = 20) -> str:

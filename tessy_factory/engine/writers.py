@@ -1,14 +1,21 @@
-"""Load the teacher and student writers a build needs, resolving miniature model names."""
+"""Load the teacher and student writers a build needs, resolving miniature model names.
+
+Every model is loaded, and every served one asked for a token, before anything is
+generated: a model that cannot load fails the build at once, naming its config key.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tessy_factory.config import LEXICON, BuildConfig, GenerationMode, ModelConfig, PredictorConfig
 from tessy_factory.db import connect
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.lexicon import LexiconPredictor
-from tessy_factory.engine.local_model import LocalModel
+from tessy_factory.engine.local_model import LocalModel, ModelLoadError
 from tessy_factory.engine.loop import Writer
 from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor, Predictor
@@ -39,18 +46,38 @@ def load_writers(
         predictor = None
         if cooperative:
             predictor = LabelBatcher(
-                load_predictor(predictor_config, models_root, database),
+                _as_key(
+                    f"{role}_predictor.model",
+                    load_predictor,
+                    predictor_config,
+                    models_root,
+                    database,
+                ),
                 predictor_config.batch_size,
             )
-        writers.append(Writer(role, load_model(model_config, models_root), predictor))
+        model = _as_key(f"{role}.model", load_model, model_config, models_root)
+        writers.append(Writer(role, model, predictor))
     return writers[0], writers[1]
 
 
+Loaded = TypeVar("Loaded")
+
+
+def _as_key(key: str, load: Callable[..., Loaded], *args: object) -> Loaded:
+    """`load(*args)`, its failure a ModelLoadError that names the config key it came from."""
+    try:
+        return load(*args)
+    except (ModelLoadError, ValueError, OSError) as exc:
+        raise ModelLoadError(f"{key}: {exc}") from exc
+
+
 def load_model(config: ModelConfig, models_root: Path) -> TextModel:
-    """The generating model of `config` on its backend."""
+    """The generating model of `config` on its backend; a served one has answered."""
     if config.backend == "openai":
         tokenizer = resolve_model(config.tokenizer or config.model, models_root, predictor=False)
-        return OpenAIModel(config.model, tokenizer, config)
+        served = OpenAIModel(config.model, tokenizer, config)
+        asyncio.run(served.probe())
+        return served
     return LocalModel(
         config.model, resolve_model(config.model, models_root, predictor=False), config
     )
