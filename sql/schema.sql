@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at   TIMESTAMP,
     version       VARCHAR                    -- the published dataset version, once pushed
 );
+-- Each model's revision, taken when the build first loaded its models (see revisions.py).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS models JSON;
 
 CREATE TABLE IF NOT EXISTS prompts (
     run_id        VARCHAR NOT NULL,

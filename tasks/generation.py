@@ -31,6 +31,7 @@ from tessy_factory.engine.openai_model import EndpointError
 from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.engine.writers import load_writers
 from tessy_factory.home import FactoryHome
+from tessy_factory.publish.revisions import settle_revisions
 
 
 def sample_id(run_id: str, prompt_id: str, mode: str, index: int) -> str:
@@ -92,7 +93,10 @@ def load_models(run_id: str, config: BuildConfig, home: FactoryHome) -> Writers 
     slots, _ = _pending(run_id, config, home)
     if not slots:
         return None
-    return load_writers(config, home.models, home.database)
+    writers = load_writers(config, home.models, home.database)
+    with connect(home.database) as con:
+        settle_revisions(run_id, config, home.models, con)
+    return writers
 
 
 def _server_fault(task: Task, task_run: TaskRun, state: State) -> bool:

@@ -17,7 +17,7 @@ from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish import hub, local_hub
 from tessy_factory.publish.card import render_card
-from tessy_factory.publish.revisions import model_revisions
+from tessy_factory.publish.revisions import model_revisions, stored_revisions
 from tessy_factory.publish.version import Release, next_version
 
 
@@ -31,7 +31,8 @@ def publish(run_id: str, config: BuildConfig, home: FactoryHome, report: str) ->
             logger.info("publish: run already released as %s", earlier[1])
             return Release(*earlier)
         rows = published_rows(con, run_id)
-        models = model_revisions(config, home.models, con)
+        # A run whose samples were all written before revisions were kept has none stored.
+        models = stored_revisions(run_id, con) or model_revisions(config, home.models, con)
         manifest = _manifest(run_id, config, funnel(con, run_id), models)
     release = _push(run_id, config, home, rows, manifest, report)
     with connect(home.database) as con:

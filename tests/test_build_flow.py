@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import datasets
@@ -19,7 +20,7 @@ from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.publish.local_hub import existing_versions
-from tessy_factory.publish.revisions import directory_hash
+from tessy_factory.publish.revisions import ModelsChanged, directory_hash
 from tessy_factory.publish.version import CARD_FILE
 
 RUN_ID = "e2e-1"
@@ -213,3 +214,33 @@ def test_the_same_config_writes_the_same_samples_in_another_run(
     by_run = {run: {p: t for r, p, t in texts if r == run} for run in ("first", "second")}
     assert len(by_run["first"]) == 3
     assert by_run["first"] == by_run["second"]
+
+
+def test_a_resumed_build_whose_model_changed_is_refused_naming_it(
+    tmp_path, models_root, prefect_harness
+):
+    home = tmp_path / "home"
+    shutil.copytree(models_root, home / "models")
+    config = BuildConfig.model_validate(
+        {
+            "home": str(home),
+            "sources": [{"kind": "demo", "count": 2, "seed": 2026}],
+            "generation": {"modes": ["teacher-only"], "max_total_tokens": 256},
+            "verification": {"check_tests": False},
+        }
+    )
+    open_run("changed-1", config, FactoryHome.resolve(home))
+    load_prompts("changed-1", config.sources, FactoryHome.resolve(home), tmp_path)
+    run_generation("changed-1", config, FactoryHome.resolve(home))
+    with connect(home / "factory.duckdb") as con:
+        kept = json.loads(con.execute("SELECT models FROM runs").fetchone()[0])
+        # One sample failed with attempts left: a re-run would write it again.
+        con.execute(
+            "UPDATE generations SET status = 'failed', attempts = 1 WHERE sample_id = "
+            "(SELECT min(sample_id) FROM generations)"
+        )
+    teacher = miniature_dir(home / "models") / "teacher"
+    assert kept["teacher"]["revision"] == directory_hash(teacher)
+    (teacher / "generation_config.json").write_text("{}")
+    with pytest.raises(ModelsChanged, match=r"teacher \(sha256:\w+ -> sha256:\w+\)"):
+        run_generation("changed-1", config, FactoryHome.resolve(home))

@@ -3,11 +3,16 @@ id, a content hash of a local directory (miniature models, registered predictors
 
 A Hub id's commit is the one the local Hugging Face cache holds for `main`, which is what
 transformers loaded; only when the cache has none is the Hub asked (unless offline).
+
+They are taken when a build first loads its models and kept with the run, so the manifest
+names what wrote the samples, not what is on disk at publish time; a resumed build whose
+models changed since is refused rather than mixing samples of two models.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,16 +21,51 @@ from huggingface_hub import HfApi, constants, scan_cache_dir
 from huggingface_hub.errors import CacheNotFound
 
 from tessy_factory.config import LEXICON, BuildConfig
+from tessy_factory.db import sql
 from tessy_factory.miniature.build import resolve_model
 from tessy_factory.predictors.registry import REGISTERED, registered_path
 from tessy_factory.publish.hub import HUB_ERRORS
 
 READ_BYTES = 1024 * 1024
+Revisions = dict[str, dict[str, str | None]]
+
+
+class ModelsChanged(RuntimeError):
+    """A resumed build's models are not the ones its earlier samples were written with."""
+
+
+def settle_revisions(
+    run_id: str, config: BuildConfig, models_root: Path, con: duckdb.DuckDBPyConnection
+) -> Revisions:
+    """The revisions of the run's models: stored with the run the first time; ModelsChanged,
+    naming each model that differs, when a later attempt finds others."""
+    now = model_revisions(config, models_root, con)
+    before = stored_revisions(run_id, con)
+    if before is None:
+        con.execute(sql("run_models_set"), [json.dumps(now), run_id])
+        return now
+    changed = [
+        f"{place} ({before.get(place, {}).get('revision')} -> {found['revision']})"
+        for place, found in now.items()
+        if before.get(place, {}).get("revision") != found["revision"]
+    ]
+    if changed:
+        raise ModelsChanged(
+            f"run {run_id}: models changed since its first samples were written: "
+            f"{'; '.join(changed)}. Restore them, or start a new run (no --run-id)"
+        )
+    return before
+
+
+def stored_revisions(run_id: str, con: duckdb.DuckDBPyConnection) -> Revisions | None:
+    """The revisions kept with the run when it first loaded its models, if it did."""
+    row = con.execute(sql("run_models_get"), [run_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
 
 
 def model_revisions(
     config: BuildConfig, models_root: Path, con: duckdb.DuckDBPyConnection
-) -> dict[str, dict[str, str | None]]:
+) -> Revisions:
     """Each model the build names, by its place in the config: the reference as written and
     its revision (`sha256:...` of a directory, or a Hub commit; None, with a note, when it
     cannot be known). Each directory is hashed once."""

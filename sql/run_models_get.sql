@@ -1,0 +1,1 @@
+SELECT models FROM runs WHERE run_id = ?;

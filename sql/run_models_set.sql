@@ -1,0 +1,1 @@
+UPDATE runs SET models = ? WHERE run_id = ?;
