@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.generation import generate
+from tasks.generation import run_generation
 from tasks.runs import open_run
 from tasks.sourcing import load_prompts
 from tasks.verification import check_tests
@@ -78,7 +78,7 @@ def run_until_generation(run_id: str, config: BuildConfig, home: FactoryHome) ->
     open_run(run_id, config, home)
     load_prompts(run_id, config.sources, home, home.root)
     counts = check_tests(run_id, config.verification, home)
-    generate(run_id, config, home)
+    run_generation(run_id, config, home)
     return counts
 
 
@@ -131,7 +131,7 @@ def test_a_prompt_the_judge_fails_on_is_unchecked_left_out_and_counted(home, pre
         "unchecked": 0,
     }
     assert checks(home, "unchecked-1")[1] == (PRODUCT_TEXT, "ok", None)
-    generate("unchecked-1", config, home)
+    run_generation("unchecked-1", config, home)
     assert generated_prompts(home, "unchecked-1") == {SUM_TEXT, PRODUCT_TEXT}
     with connect(home.database) as con:
         assert funnel(con, "unchecked-1")["tests_unchecked"] == 0
