@@ -4,7 +4,9 @@ The demo config's models (the trained miniature teacher and student), its bounda
 predictors, chunk sizes, caps and sampling, on the demo prompts: the figure the build
 report prints as "a tessy sample took Nx the wall time of a teacher-only one", here as
 medians of samples run in adjacent pairs, their order swapped every pair, so drift on a
-noisy machine hits both modes alike.
+noisy machine hits both modes alike. The process's CPU seconds are shown beside the wall
+seconds (on a machine shared with other work they move less with its load), and the wall
+time per token written, since a tessy sample is longer than a teacher-only one.
 """
 
 from __future__ import annotations
@@ -30,42 +32,58 @@ def timed_sample(
     writers: tuple[Writer, Writer],
     config: BuildConfig,
     seed: int,
-) -> tuple[float, bool]:
-    """(seconds, whether a sample came out) of one attempt."""
-    started = time.perf_counter()
+) -> dict[str, float] | None:
+    """Wall and CPU seconds and tokens (thinking and answer) of one sample; None when the
+    attempt failed."""
+    started, cpu = time.perf_counter(), time.process_time()
     try:
-        asyncio.run(generate_sample(prompt, mode, *writers, config.generation, seed))
+        sample = asyncio.run(generate_sample(prompt, mode, *writers, config.generation, seed))
     except GenerationFailed:
-        return time.perf_counter() - started, False
-    return time.perf_counter() - started, True
+        return None
+    wall = time.perf_counter() - started
+    tokens = sum(span.tokens for span in sample.spans)
+    return {
+        "wall s": wall,
+        "cpu s": time.process_time() - cpu,
+        "tokens": tokens,
+        "wall ms / token": 1000 * wall / tokens,
+    }
 
 
 def run(models_root: Path, prompts: int, repeats: int) -> dict:
-    """Medians per mode over `repeats` rounds of the first `prompts` demo prompts."""
+    """Per mode, the medians of each measure over `repeats` rounds of the first `prompts`
+    demo prompts, and the failed attempts."""
     config = load_config(DEMO_CONFIG)
     writers = load_writers(config, models_root)
     problems = build_problems(prompts, config.sources[0].seed)
-    times: dict[GenerationMode, list[float]] = {mode: [] for mode in MODES}
+    samples: dict[GenerationMode, list[dict[str, float]]] = {mode: [] for mode in MODES}
     failed = dict.fromkeys(MODES, 0)
     pair = 0
     for round_ in range(repeats):
         for index, problem in enumerate(problems):
             for mode in MODES[:: 1 - 2 * (pair % 2)]:
-                seconds, ok = timed_sample(
-                    problem.text, mode, writers, config, round_ * 1000 + index
-                )
-                times[mode].append(seconds)
-                failed[mode] += not ok
+                measured = timed_sample(problem.text, mode, writers, config, round_ * 1000 + index)
+                if measured is None:
+                    failed[mode] += 1
+                else:
+                    samples[mode].append(measured)
             pair += 1
-    medians = {mode: statistics.median(values) for mode, values in times.items()}
+    medians = {
+        mode: {key: statistics.median(m[key] for m in measured) for key in measured[0]}
+        for mode, measured in samples.items()
+    }
     return {"pairs": pair, "medians": medians, "failed": failed}
 
 
 def print_table(result: dict) -> None:
-    medians, failed = result["medians"], result["failed"]
-    tessy, teacher = medians[GenerationMode.TESSY], medians[GenerationMode.TEACHER_ONLY]
-    print(f"{'pairs':>6} {'tessy s':>8} {'teacher-only s':>15} {'tessy/teacher-only':>19} failed")
+    tessy = result["medians"][GenerationMode.TESSY]
+    teacher = result["medians"][GenerationMode.TEACHER_ONLY]
+    print(f"{'median per sample':>18} {'tessy':>8} {'teacher-only':>13} {'tessy/teacher-only':>19}")
+    for key in tessy:
+        ratio = tessy[key] / teacher[key]
+        print(f"{key:>18} {tessy[key]:>8.3f} {teacher[key]:>13.3f} {ratio:>18.2f}x")
+    failed = result["failed"]
     print(
-        f"{result['pairs']:>6} {tessy:>8.3f} {teacher:>15.3f} {tessy / teacher:>18.2f}x "
-        f"{failed[GenerationMode.TESSY]} / {failed[GenerationMode.TEACHER_ONLY]}"
+        f"{result['pairs']} pairs; failed attempts: tessy {failed[GenerationMode.TESSY]}, "
+        f"teacher-only {failed[GenerationMode.TEACHER_ONLY]}"
     )
