@@ -18,6 +18,7 @@ from transformers import (
 
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
 from tessy_factory.miniature.build import (
+    MINIATURE_VERSION,
     TRAINING_SEED,
     miniature_dir,
     resolve_model,
@@ -399,9 +400,10 @@ def test_a_miniature_name_picks_its_worlds_models(tmp_path: Path) -> None:
         miniature_dir(tmp_path, world).mkdir()
         (miniature_dir(tmp_path, world) / "manifest.json").write_text("{}")
     paper = resolve_model("miniature-paper:teacher", tmp_path, predictor=True)
-    assert paper == str(tmp_path / "miniature-v3-paper" / "teacher-predictor")
+    version = f"miniature-v{MINIATURE_VERSION}"
+    assert paper == str(tmp_path / f"{version}-paper" / "teacher-predictor")
     demo = resolve_model("miniature:student", tmp_path, predictor=False)
-    assert demo == str(tmp_path / "miniature-v3" / "student")
+    assert demo == str(tmp_path / version / "student")
     assert resolve_model("Qwen/Qwen3-8B", tmp_path, predictor=False) == "Qwen/Qwen3-8B"
 
 
