@@ -5,6 +5,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only verify --repeats 5
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
+    .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import demo_engine
 import local_engine
 import sandbox_judge
 import server_pool
@@ -24,7 +26,7 @@ from tessy_factory.home import FactoryHome
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["local", "server", "verify"])
+    parser.add_argument("--only", choices=["local", "server", "verify", "demo"])
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=24)
@@ -40,6 +42,18 @@ def main() -> None:
         results = sandbox_judge.run(args.sandboxes, args.repeats, args.workers)
         sandbox_judge.print_table(results)
         if args.only == "verify":
+            return
+    if args.only in (None, "demo"):
+        print(
+            f"\nDemo build: tessy against teacher-only, {args.samples} demo prompts, configs/"
+            f"demo.yaml with its predictors, local backend, {torch.get_num_threads()} torch "
+            f"threads (medians of {args.repeats} rounds of alternating pairs)"
+        )
+        # The trained miniature models, built once into the factory home if missing.
+        demo_engine.print_table(
+            demo_engine.run(FactoryHome.resolve(None).models, args.samples, args.repeats)
+        )
+        if args.only == "demo":
             return
     with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
         models = build_bench_models(Path(tmp))

@@ -20,6 +20,7 @@ from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
 from tessy_factory.predictors.config import load_training_config
 from tessy_factory.predictors.registry import registered
 
@@ -151,11 +152,23 @@ def report(
 
 
 @models_app.command("tiny")
-def models_tiny(home: HomeOption = None) -> None:
+def models_tiny(
+    home: HomeOption = None,
+    world: Annotated[
+        str,
+        typer.Option(
+            help="The miniature world: "
+            + "; ".join(f"{w.name}: {w.about}" for w in WORLDS.values())
+            + ". A config names its models miniature-WORLD:ROLE (miniature:ROLE for demo).",
+        ),
+    ] = DEFAULT_WORLD,
+) -> None:
     """Build (once) the miniature teacher, student and boundary predictors, offline."""
+    if world not in WORLDS:
+        _fail(ValueError(f"--world {world!r}: no such world; use one of {sorted(WORLDS)}"), 2)
     factory = FactoryHome.resolve(home)
-    built = miniature_dir(factory.models).exists()
-    root = ensure_miniature(factory.models, log=console.print)
+    built = miniature_dir(factory.models, world).exists()
+    root = ensure_miniature(factory.models, log=console.print, world=world)
     manifest = json.loads((root / "manifest.json").read_text())
     console.print(f"{'cached' if built else 'built'}: {root}")
     console.print_json(data=manifest)

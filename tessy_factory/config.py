@@ -199,10 +199,11 @@ def with_student_chunk_default(student: Any) -> Any:
 
 
 class ModelConfig(Strict):
-    """A generating model: a local directory, a Hub id, or `miniature:teacher|student`."""
+    """A generating model: a local directory, a Hub id, or `miniature[-WORLD]:teacher|student`."""
 
     model: str = Field(
-        description="Hub id, local directory, or miniature:teacher / miniature:student."
+        description="Hub id, local directory, or miniature:teacher / miniature:student "
+        "(miniature-paper:... for the paper world's)."
     )
     chunk_tokens: int = Field(
         TEACHER_CHUNK_TOKENS,

@@ -147,3 +147,10 @@ def test_build_refuses_a_run_id_that_is_not_a_safe_name(tmp_path) -> None:
     assert result.exit_code == 2
     assert "run id '../escape'" in result.output
     assert not (tmp_path / "factory.duckdb").exists()
+
+
+def test_models_tiny_refuses_an_unknown_world_naming_it(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["models", "tiny", "--world", "atlantis", "--home", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "'atlantis'" in result.output and "paper" in result.output
+    assert not (tmp_path / "models").exists(), "refused before the home was made"

@@ -17,7 +17,14 @@ from transformers import (
 )
 
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
-from tessy_factory.miniature.build import write_traces
+from tessy_factory.miniature.build import (
+    MINIATURE_VERSION,
+    TRAINING_SEED,
+    miniature_dir,
+    resolve_model,
+    world_traces,
+    write_traces,
+)
 from tessy_factory.miniature.styles import (
     BORROW_RATE,
     READ_RATE,
@@ -26,6 +33,7 @@ from tessy_factory.miniature.styles import (
     STUDENT_PHRASES,
     STUDENT_READ_RATE,
     TEACHER_PHRASES,
+    WORLDS,
     Trace,
     student_trace,
     teacher_trace,
@@ -355,3 +363,52 @@ def test_the_weighted_loss_with_unit_weights_is_the_models_own_loss(
     # Weights change the loss only where they are not 1.
     weights[:, -8:] = 5.0
     assert not torch.allclose(_loss(model, ids, labels, mask, weights), expected)
+
+
+def reading_rate(traces: list[Trace]) -> float:
+    return sum(bool(trace.read_spans()) for trace in traces) / len(traces)
+
+
+@pytest.mark.parametrize("world", sorted(WORLDS))
+def test_a_worlds_teacher_reads_student_phrases_in_its_share_of_the_training_traces(
+    world: str,
+) -> None:
+    # The traces the build trains the world's teacher on.
+    traces = world_traces("teacher", WORLDS[world], N_TRACES, TRAINING_SEED)
+    assert WORLDS[world].read_rate - 0.04 < reading_rate(traces) < WORLDS[world].read_rate + 0.03
+    assert all(set(read_texts(trace)) <= set(STUDENT_PHRASES) for trace in traces)
+
+
+def test_the_paper_world_is_close_to_the_papers_setting_and_the_demo_keeps_its_own() -> None:
+    assert WORLDS["paper"].read_rate == 0.15
+    assert WORLDS["demo"].read_rate == READ_RATE == 0.7
+    # The demo world's teacher traces are those the demo models were trained on.
+    demo = world_traces("teacher", WORLDS["demo"], 200, TRAINING_SEED)
+    assert demo == write_traces(teacher_trace, 200, TRAINING_SEED)
+
+
+def test_worlds_differ_only_in_the_teachers_traces() -> None:
+    student = [world_traces("student", WORLDS[w], 200, TRAINING_SEED) for w in sorted(WORLDS)]
+    teacher = [world_traces("teacher", WORLDS[w], 200, TRAINING_SEED) for w in sorted(WORLDS)]
+    assert student[0] == student[1]
+    assert teacher[0] != teacher[1]
+
+
+def test_a_miniature_name_picks_its_worlds_models(tmp_path: Path) -> None:
+    for world in WORLDS:
+        # A manifest marks the models as built, so nothing is trained here.
+        miniature_dir(tmp_path, world).mkdir()
+        (miniature_dir(tmp_path, world) / "manifest.json").write_text("{}")
+    paper = resolve_model("miniature-paper:teacher", tmp_path, predictor=True)
+    version = f"miniature-v{MINIATURE_VERSION}"
+    assert paper == str(tmp_path / f"{version}-paper" / "teacher-predictor")
+    demo = resolve_model("miniature:student", tmp_path, predictor=False)
+    assert demo == str(tmp_path / version / "student")
+    assert resolve_model("Qwen/Qwen3-8B", tmp_path, predictor=False) == "Qwen/Qwen3-8B"
+
+
+@pytest.mark.parametrize("name", ["miniature-nowhere:teacher", "miniature:teacher-predictor"])
+def test_an_unknown_miniature_world_or_role_is_named(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(name))):
+        resolve_model(name, tmp_path, predictor=False)
+    assert not any(tmp_path.iterdir()), "nothing is built for a bad name"

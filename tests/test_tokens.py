@@ -66,3 +66,13 @@ def test_a_short_text_is_encoded_whole(tokenizer: PreTrainedTokenizerFast) -> No
     assert len(old.ids) <= RESYNC_TOKENS
     new, shared = reencode(tokenizer, old, "Okay, let's see. Read n.")
     assert (new, shared) == (encode(tokenizer, "Okay, let's see. Read n."), 0)
+
+
+def test_encode_gives_the_tokenizers_own_ids_and_offsets(
+    tokenizer: PreTrainedTokenizerFast, text: str
+) -> None:
+    for piece in (text, UNSEEN, "<think>\nHmm, </think>", ""):
+        called = tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True)
+        encoded = encode(tokenizer, piece, offset=7)
+        assert encoded.ids == called["input_ids"]
+        assert encoded.starts == [7 + start for start, _ in called["offset_mapping"]]

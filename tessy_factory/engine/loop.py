@@ -80,6 +80,7 @@ class _Trace:
         self.thinking = THINK_OPEN
         self.tokens = 0
         self.caches: dict[str, object | None] = {}
+        self.prompts: dict[str, str] = {}
         self.windows: dict[str, PredictorWindow | None] = {}
         # The token pieces of each span, to trim the end-of-thinking marker off the spans.
         self.span_pieces: list[list[str]] = []
@@ -98,9 +99,11 @@ class _Trace:
         what it has not seen."""
         if writer.role not in self.caches:
             self.caches[writer.role] = writer.model.new_cache()
+            # Rendered once per sample: a chat template is a Jinja render, at every turn.
+            self.prompts[writer.role] = writer.model.prompt_text(self.prompt)
         config = writer.model.config
         prefix = (
-            writer.model.prompt_text(self.prompt)
+            self.prompts[writer.role]
             + config.thinking_open
             + thinking.removeprefix(THINK_OPEN)
             + (config.thinking_close if answering else "")

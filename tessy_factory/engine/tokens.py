@@ -43,9 +43,17 @@ def count_tokens(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
 
 def encode(tokenizer: PreTrainedTokenizerBase, text: str, offset: int = 0) -> Encoding:
     """`text` tokenised whole; token starts are shifted by `offset`."""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    starts = [offset + start for start, _ in encoded["offset_mapping"]]
-    return Encoding(text, encoded["input_ids"], starts)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        # A fast tokenizer's own Rust tokenizer, which its call runs after Python wrapping
+        # that costs as much again for the few tokens of a re-encoded tail: paid at every
+        # boundary check of a TESSY turn.
+        encoded = backend.encode(text, add_special_tokens=False)
+        ids, offsets = encoded.ids, encoded.offsets
+    else:
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    return Encoding(text, ids, [offset + start for start, _ in offsets])
 
 
 def reencode(tokenizer: PreTrainedTokenizerBase, old: Encoding, text: str) -> tuple[Encoding, int]:

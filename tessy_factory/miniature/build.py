@@ -3,7 +3,9 @@
 Random-weight models never close their thinking block, so the offline demo and the tests
 need small *trained* models. Everything is built from the demo problem family with no
 download, in about three and a half minutes on one core, and cached under the factory home
-keyed by `MINIATURE_VERSION` (bump it when the styles, tokenizer or shapes change).
+keyed by `MINIATURE_VERSION` (bump it when the styles, tokenizer or shapes change) and the
+world (`styles.WORLDS`): `miniature:ROLE` names the demo world's models, and
+`miniature-WORLD:ROLE` another world's.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from filelock import FileLock
 from transformers import Qwen3ForCausalLM, Qwen3ForTokenClassification
 
 from tessy_factory.demo.problems import TASK_KINDS, training_problems
-from tessy_factory.miniature.styles import Trace, student_trace, teacher_trace
+from tessy_factory.miniature.styles import (
+    DEFAULT_WORLD,
+    WORLDS,
+    Trace,
+    World,
+    student_trace,
+    teacher_trace,
+)
 from tessy_factory.miniature.tokenizer import train_tokenizer
 from tessy_factory.miniature.train import (
     CLASSIFIER_LABELS,
@@ -77,43 +87,70 @@ RECIPES = {
 N_TRACES = 3000
 
 
-def miniature_dir(models_root: Path) -> Path:
-    return models_root / f"miniature-v{MINIATURE_VERSION}"
+def miniature_dir(models_root: Path, world: str = DEFAULT_WORLD) -> Path:
+    """Where `world`'s models are cached; the demo world's keep their unsuffixed name."""
+    suffix = "" if world == DEFAULT_WORLD else f"-{_world(world).name}"
+    return models_root / f"miniature-v{MINIATURE_VERSION}{suffix}"
 
 
 def resolve_model(name: str, models_root: Path, *, predictor: bool) -> str:
-    """Map `miniature:teacher|student` to its built directory; other names pass through."""
-    if not name.startswith("miniature:"):
+    """Map `miniature[-WORLD]:teacher|student` to its built directory (building it if
+    missing); other names pass through."""
+    head, _, role = name.partition(":")
+    if head != "miniature" and not head.startswith("miniature-"):
         return name
-    role = name.removeprefix("miniature:")
-    if role not in ROLES:
+    world = head.removeprefix("miniature").removeprefix("-") or DEFAULT_WORLD
+    if role not in ROLES or world not in WORLDS:
         raise ValueError(
-            f"unknown miniature model {name!r}: use miniature:teacher or miniature:student"
+            f"unknown miniature model {name!r}: use miniature:teacher or miniature:student, "
+            f"or miniature-WORLD:ROLE for a world of {sorted(WORLDS)}"
         )
-    root = ensure_miniature(models_root)
+    root = ensure_miniature(models_root, world=world)
     return str(root / (f"{role}-predictor" if predictor else role))
 
 
-def ensure_miniature(models_root: Path, log: Callable[[str], None] = print) -> Path:
-    """The cached miniature models, building them first if they are missing."""
-    root = miniature_dir(models_root)
+def ensure_miniature(
+    models_root: Path, log: Callable[[str], None] = print, world: str = DEFAULT_WORLD
+) -> Path:
+    """`world`'s cached miniature models, building them first if they are missing."""
+    root = miniature_dir(models_root, world)
     if (root / "manifest.json").is_file():
         return root
     models_root.mkdir(parents=True, exist_ok=True)
     # Builds, flows and test workers may ask at once: one builds, the others wait for it.
     with FileLock(f"{root}.lock"):
         if not (root / "manifest.json").is_file():
-            _build_all(root, log)
+            _build_all(root, _world(world), log)
     return root
 
 
-def _build_all(root: Path, log: Callable[[str], None]) -> None:
+def _world(name: str) -> World:
+    if name not in WORLDS:
+        raise ValueError(f"unknown miniature world {name!r}: use one of {sorted(WORLDS)}")
+    return WORLDS[name]
+
+
+def world_traces(role: str, world: World, count: int, seed: int) -> list[Trace]:
+    """The training traces of `role` in `world`: only the teacher's reading differs."""
+    write = RECIPES[role].write
+    if role == "teacher":
+        write = partial(write, read_rate=world.read_rate)
+    return write_traces(write, count, seed)
+
+
+def _build_all(root: Path, world: World, log: Callable[[str], None]) -> None:
     started = time.perf_counter()
     staging = root.with_name(root.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    manifest = {"version": MINIATURE_VERSION, "traces": N_TRACES, "roles": {}}
+    manifest = {
+        "version": MINIATURE_VERSION,
+        "world": world.name,
+        "teacher_read_rate": world.read_rate,
+        "traces": N_TRACES,
+        "roles": {},
+    }
     for role in ROLES:
-        manifest["roles"][role] = _build_role(role, staging, log)
+        manifest["roles"][role] = _build_role(role, world, staging, log)
     manifest["build_seconds"] = round(time.perf_counter() - started, 1)
     log(f"miniature: built in {manifest['build_seconds']} s")
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -122,9 +159,9 @@ def _build_all(root: Path, log: Callable[[str], None]) -> None:
     staging.rename(root)
 
 
-def _build_role(role: str, staging: Path, log: Callable[[str], None]) -> dict:
+def _build_role(role: str, world: World, staging: Path, log: Callable[[str], None]) -> dict:
     recipe = RECIPES[role]
-    traces = write_traces(recipe.write, N_TRACES, TRAINING_SEED)
+    traces = world_traces(role, world, N_TRACES, TRAINING_SEED)
     corpus = [trace.prompt for trace in traces] + [trace.completion for trace in traces]
     tokenizer = train_tokenizer(corpus, recipe.vocab_size)
     started = time.perf_counter()

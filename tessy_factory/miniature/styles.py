@@ -51,7 +51,7 @@ TEACHER_PHRASES = (*TEACHER_OPENERS, *TEACHER_CONNECTIVES, TEACHER_CODE_LEAD, *T
 BORROW_RATE = 0.15
 BORROW_SHARE = 0.6
 # How often a teacher trace lays out its style slots as the student does, and how many of
-# them hold the student's phrases, to read.
+# them hold the student's phrases, to read. READ_RATE is the demo world's; see `World`.
 READ_RATE = 0.7
 READ_SHARE = 0.8
 # How often the code the student writes is the correct one.
@@ -136,14 +136,36 @@ class _Writer:
         self.add(_code_block(code) + "\n", style=False, newline=True, written=written)
 
 
-def teacher_trace(problem: DemoProblem, kind: TaskKind, rng: random.Random) -> Trace:
+@dataclass(frozen=True)
+class World:
+    """A miniature world: how often its teacher's training traces hold the student's
+    phrases to read (`read_rate`). The rest is common to every world."""
+
+    name: str
+    read_rate: float
+    about: str
+
+
+# The demo's world, where the teacher has read the student's filler in most of its traces,
+# and one close to the paper's setting, where a strong teacher has met text in the student's
+# style in about 15% of what it read.
+WORLDS = {
+    "demo": World("demo", READ_RATE, "the teacher reads student filler in 70% of its traces"),
+    "paper": World("paper", 0.15, "close to the paper: it does so in 15% of its traces"),
+}
+DEFAULT_WORLD = "demo"
+
+
+def teacher_trace(
+    problem: DemoProblem, kind: TaskKind, rng: random.Random, *, read_rate: float = READ_RATE
+) -> Trace:
     """The teacher's terse trace: connectives, the task's steps, correct code, a check.
 
-    In READ_RATE of the traces the style slots are laid out as the student lays them out
+    In `read_rate` of the traces the style slots are laid out as the student lays them out
     (a filler after the opener too) and most (READ_SHARE) hold the student's phrases as text
     the teacher reads: the text the teacher continues inside the cooperative loop.
     """
-    reading = rng.random() < READ_RATE
+    reading = rng.random() < read_rate
     borrow = _borrowing(rng, BORROW_RATE, BORROW_SHARE)
     writer = _Writer()
 
