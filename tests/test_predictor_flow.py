@@ -77,6 +77,21 @@ def trained(tmp_path_factory, models_root, prefect_harness):
     return home, config, metrics, time.perf_counter() - started
 
 
+def annotated_by_the_teacher(home: Path, traces: Path, windows: int):
+    """Teacher traces from `traces`, `windows` windows of 8 words, annotated by the miniature
+    teacher, which cannot answer JSON, as a weak LLM may not."""
+    return training_config(
+        home,
+        teacher={"traces": {"file": str(traces)}},
+        windows={"words": 8, "count": windows, "seed": 0},
+        annotator={
+            "kind": "model",
+            "model": {"model": "miniature:teacher", "temperature": 0.0},
+            "max_new_tokens": 24,
+        },
+    )
+
+
 def test_the_flow_trains_evaluates_and_registers_both_predictors(trained) -> None:
     home, _, metrics, seconds = trained
     print(f"predictor training flow: {seconds:.1f} s; metrics {json.dumps(metrics)}")
@@ -148,16 +163,7 @@ def test_bad_trace_lines_and_annotator_answers_are_counted_with_their_reasons(
     ]
     traces.write_text("\n".join(lines) + "\n")
     # The miniature teacher as the annotator: it cannot answer JSON, as a weak LLM may not.
-    config = training_config(
-        home,
-        teacher={"traces": {"file": str(traces)}},
-        windows={"words": 8, "count": 6, "seed": 0},
-        annotator={
-            "kind": "model",
-            "model": {"model": "miniature:teacher", "temperature": 0.0},
-            "max_new_tokens": 24,
-        },
-    )
+    config = annotated_by_the_teacher(home, traces, windows=6)
     factory = FactoryHome.resolve(home)
     run_id = "bad-input"
     counts = collect_traces(run_id, "teacher", config, factory, tmp_path)
@@ -228,16 +234,7 @@ def test_too_few_annotated_windows_is_an_error_naming_the_run_its_counts_and_wha
     thinking = "Okay, let's see. Hmm, Read n and the n integers. Wait, Add them all up."
     traces.write_text(json.dumps({"text": thinking}) + "\n" + "{not json\n")
     # The miniature teacher as the annotator cannot answer JSON: both windows are rejected.
-    config = training_config(
-        home,
-        teacher={"traces": {"file": str(traces)}},
-        windows={"words": 8, "count": 2, "seed": 0},
-        annotator={
-            "kind": "model",
-            "model": {"model": "miniature:teacher", "temperature": 0.0},
-            "max_new_tokens": 24,
-        },
-    )
+    config = annotated_by_the_teacher(home, traces, windows=2)
     factory = FactoryHome.resolve(home)
     collect_traces("few-windows", "teacher", config, factory, tmp_path)
     draw_windows("few-windows", "teacher", config, factory)

@@ -14,8 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tessy_factory.config import DemoSource, FileSource, HFSource, SQLSource
+from tessy_factory.config import (
+    DemoSource,
+    FileSource,
+    HFSource,
+    SQLSource,
+    VerificationConfig,
+)
 from tessy_factory.db import connect
+from tessy_factory.demo.problems import TASK_KINDS
 from tessy_factory.sources import (
     InvalidTestsError,
     SourceError,
@@ -25,6 +32,7 @@ from tessy_factory.sources import (
     prompt_id,
 )
 from tessy_factory.sources import load as load_module
+from tessy_factory.verify.judge import Judge, Verdict
 
 STDIO = [{"input": "1 2\n", "output": "3\n"}]
 ADD_TEXT = "Read two integers and print their sum."
@@ -354,6 +362,18 @@ def test_demo_source(tmp_path: Path, con) -> None:
         assert text and reference
         parsed = json.loads(tests)
         assert parsed["style"] == "stdio" and parsed["cases"]
+
+
+def test_the_demos_uppercase_task_is_judged_with_case(tmp_path: Path, con) -> None:
+    # Its typical wrong answer, title case, passes problemtools' case-insensitive default.
+    load_sources(con, "run", [DemoSource(count=len(TASK_KINDS), seed=7)], tmp_path)
+    uppercase = [row for row in prompts_of(con) if "uppercase" in row[3]]
+    assert uppercase
+    tests = json.loads(uppercase[0][4])
+    judge = Judge.from_config(VerificationConfig())
+    answer = "<think>\nok\n</think>\n\n```python\nprint(input().{}())\n```\n"
+    assert judge.judge(answer.format("upper"), tests).verdict is Verdict.ACCEPTED
+    assert judge.judge(answer.format("title"), tests).verdict is Verdict.WRONG_ANSWER
 
 
 def test_the_same_source_twice_is_refused_by_position(con, tmp_path: Path) -> None:

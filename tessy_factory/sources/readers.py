@@ -78,6 +78,12 @@ def source_label(source: Source) -> str:
     raise ValueError(f"unknown source kind {source.kind!r}")
 
 
+# The demo family asks for exact strings, and one task is about letter case ("uppercase"):
+# its typical wrong answers (title case) pass problemtools' default, case-insensitive
+# comparison.
+DEMO_COMPARISON = {"case_sensitive": True}
+
+
 def source_license(source: Source) -> str:
     """The license recorded on every prompt of this source."""
     return {"demo": DEMO_LICENSE, "humaneval": HUMANEVAL_LICENSE}.get(source.kind) or source.license
@@ -89,7 +95,7 @@ def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
         cases = [{"input": stdin, "output": stdout} for stdin, stdout in problem.cases]
         fields = {
             "text": problem.text,
-            "tests": {"style": "stdio", "cases": cases},
+            "tests": {"style": "stdio", "cases": cases, "comparison": DEMO_COMPARISON},
             "reference": problem.reference,
         }
         yield RawRow(label, index, f"row {index}", fields)
