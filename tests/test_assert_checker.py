@@ -173,6 +173,20 @@ def test_the_tests_call_the_programs_own_helpers_and_get_plain_values(judge: Jud
     assert got.verdict is Verdict.ACCEPTED, got.detail
 
 
+def test_a_program_ignoring_sigxcpu_in_a_call_ran_out_of_time(judge: Judge) -> None:
+    # Killed at the hard CPU limit, a second after the soft one, long before the wall limit.
+    limited = Judge.from_config(
+        VerificationConfig(sandbox=judge.sandbox.name, time_limit_s=20.0, cpu_time_s=1.0)
+    )
+    program = (
+        "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+        "def inc(x):\n    while True:\n        pass\n"
+    )
+    got = limited.judge(answer(program), INC_TESTS)
+    assert got.verdict is Verdict.TIME_LIMIT, got.detail
+    assert got.cases[0].wall_s < 10
+
+
 @pytest.mark.parametrize(
     ("program", "verdict", "detail"),
     [
