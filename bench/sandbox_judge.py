@@ -72,7 +72,9 @@ def _bare(python: str, problems: list[dict], workers: int) -> int:
             Path(scratch, "main.py").write_bytes(ASSERT_CHECKER)
             done = subprocess.run(
                 [python, "-I", "main.py"],
-                input=checker_request(MARKER, tests["entry_point"], tests["code"]),
+                input=checker_request(
+                    MARKER, tests["entry_point"], tests["code"], tests.get("prelude", "")
+                ),
                 capture_output=True,
                 timeout=10,
                 cwd=scratch,

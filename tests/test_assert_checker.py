@@ -148,24 +148,26 @@ def test_a_program_cannot_shadow_a_builtin_the_tests_use(judge: Judge) -> None:
     assert judge.judge(answer(honest), tests).verdict is Verdict.ACCEPTED
 
 
-def test_the_tests_call_the_programs_own_helpers_and_get_plain_values(judge: Judge) -> None:
-    # HumanEval/32's tests call the prompt's `poly`; values keep their types across.
+def test_the_tests_call_trusted_helpers_and_get_plain_values(judge: Judge) -> None:
+    # HumanEval/32's tests call the prompt's `poly`: it comes from the trusted prelude, and
+    # values keep their types across the pipes.
     tests = {
         "style": "assert",
         "entry_point": "shape",
+        "prelude": "def helper(x):\n    return x * 2\n\ndef shape(xs):\n    'a stub'\n",
         "code": (
             "def check(candidate):\n"
             "    assert helper(2) == 4\n"
             "    got = candidate([1, 2])\n"
             "    assert got == ((1, 2), {1: {2}}, b'x', 1.5, None, True, frozenset([3]), 2j)\n"
             "    assert type(got[0]) is tuple and type(got[5]) is bool\n"
+            "    assert shape([10**5000])[0][0] == 10**5000\n"
             "    try:\n        candidate(None)\n    except KeyError as exc:\n"
             "        assert 'missing' in str(exc)\n"
             "    else:\n        raise AssertionError('no KeyError')\n"
         ),
     }
     program = (
-        "def helper(x):\n    return x * 2\n\n"
         "def shape(xs):\n    if xs is None:\n        raise KeyError('missing')\n"
         "    return (tuple(xs), {1: {2}}, b'x', 1.5, None, True, frozenset([3]), 2j)\n"
     )
@@ -173,18 +175,64 @@ def test_the_tests_call_the_programs_own_helpers_and_get_plain_values(judge: Jud
     assert got.verdict is Verdict.ACCEPTED, got.detail
 
 
-def test_a_program_ignoring_sigxcpu_in_a_call_ran_out_of_time(judge: Judge) -> None:
-    # Killed at the hard CPU limit, a second after the soft one, long before the wall limit.
-    limited = Judge.from_config(
-        VerificationConfig(sandbox=judge.sandbox.name, time_limit_s=20.0, cpu_time_s=1.0)
-    )
-    program = (
-        "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
-        "def inc(x):\n    while True:\n        pass\n"
-    )
-    got = limited.judge(answer(program), INC_TESTS)
-    assert got.verdict is Verdict.TIME_LIMIT, got.detail
-    assert got.cases[0].wall_s < 10
+def test_a_program_cannot_judge_itself_with_its_own_helper(judge: Judge) -> None:
+    # HumanEval/32: the tests check find_zero's answer with the prompt's poly.
+    tests = {
+        "style": "assert",
+        "entry_point": "find_zero",
+        "prelude": "def poly(xs, x):\n    return sum(c * x**i for i, c in enumerate(xs))\n",
+        "code": "def check(candidate):\n    assert abs(poly([-2, 1], candidate([-2, 1]))) < 1e-6\n",
+    }
+    cheat = "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 123.0\n"
+    assert judge.judge(answer(cheat), tests).verdict is Verdict.WRONG_ANSWER
+    honest = "def find_zero(xs):\n    return -xs[0] / xs[1]\n"
+    assert judge.judge(answer(honest), tests).verdict is Verdict.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    ("raised", "caught"),
+    [
+        ("class Bad(ValueError):\n    pass\n", "ValueError"),
+        ("Bad = lambda m: UnicodeDecodeError('utf-8', b'x', 0, 1, m)\n", "UnicodeDecodeError"),
+    ],
+)
+def test_the_programs_exceptions_arrive_as_their_built_in_class(
+    judge: Judge, raised: str, caught: str
+) -> None:
+    tests = {
+        "style": "assert",
+        "entry_point": "f",
+        "code": f"def check(candidate):\n    try:\n        candidate()\n"
+        f"    except {caught}:\n        pass\n    else:\n        assert False\n",
+    }
+    program = f"{raised}\ndef f():\n    raise Bad('no')\n"
+    got = judge.judge(answer(program), tests)
+    assert got.verdict is Verdict.ACCEPTED, got.detail
+
+
+def test_a_stop_iteration_from_the_program_cannot_end_the_tests_loop(judge: Judge) -> None:
+    tests = {
+        "style": "assert",
+        "entry_point": "f",
+        "code": "def check(candidate):\n    assert all(map(candidate, [1, 2, 3]))\n",
+    }
+    got = judge.judge(answer("def f(x):\n    raise StopIteration\n"), tests)
+    assert got.verdict is Verdict.RUNTIME_ERROR, got.detail
+
+
+def test_a_judge_that_cannot_start_the_programs_process_says_it_is_its_fault(
+    judge: Judge,
+) -> None:
+    one = Judge.from_config(VerificationConfig(sandbox=judge.sandbox.name, max_processes=1))
+    got = one.judge(answer("def inc(x):\n    return x + 1\n"), INC_TESTS)
+    assert got.verdict is Verdict.SANDBOX_ERROR, got.detail
+    assert "verification.max_processes" in got.detail
+
+
+def test_a_long_failure_detail_is_cut_short(judge: Judge) -> None:
+    got = judge.judge(answer("def inc(x):\n    raise ValueError('A' * 500000)\n"), INC_TESTS)
+    assert got.verdict is Verdict.RUNTIME_ERROR
+    assert len(got.detail) < 1000
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ def humaneval_fields(problem: dict[str, Any]) -> dict[str, Any]:
             "style": "assert",
             "entry_point": problem["entry_point"],
             "code": problem["test"],
+            # The tests of some problems call the prompt's own helpers (`poly`).
+            "prelude": problem["prompt"],
         },
         "reference": problem["prompt"] + problem["canonical_solution"],
     }

@@ -6,7 +6,12 @@ gets the same id whatever file or platform it came from. Tests are validated str
 rewritten into one canonical shape per style:
 
     {"style": "stdio", "cases": [{"input": str, "output": str}, ...], "comparison": {...}}
-    {"style": "assert", "entry_point": str, "code": str}
+    {"style": "assert", "entry_point": str, "code": str, "prelude": str}
+
+An assert problem's "prelude" (only there when set) is trusted code the tests run before
+their own: the helpers they call besides the entry point, such as the functions a HumanEval
+prompt gives (`poly`, `encode_cyclic`). The program's own definitions never stand in for
+them, so a program cannot judge itself with a helper of its own.
 
 A stdio problem's "comparison" (only there when set) holds the output comparison flags it
 gives itself, over its source's (see `OutputComparison`): only the flags given, so that the
@@ -146,7 +151,7 @@ def _stdio_case(number: int, case: Any) -> dict[str, str]:
 
 
 def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
-    _reject_extra_keys(value, {"style", "entry_point", "code"})
+    _reject_extra_keys(value, {"style", "entry_point", "code", "prelude"})
     entry_point = value.get("entry_point")
     if not isinstance(entry_point, str) or not entry_point.isidentifier():
         raise InvalidTestsError(f"entry_point must be a Python identifier, got {entry_point!r}")
@@ -155,11 +160,22 @@ def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
     code = value.get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidTestsError("assert tests need non-empty 'code'")
+    _compiles(code, "assert test code")
+    tests = {"style": "assert", "entry_point": entry_point, "code": code}
+    prelude = value.get("prelude")
+    if prelude is not None:
+        if not isinstance(prelude, str):
+            raise InvalidTestsError(f"'prelude' is not a string (got {_type_name(prelude)})")
+        _compiles(prelude, "the prelude")
+        tests["prelude"] = prelude
+    return tests
+
+
+def _compiles(code: str, what: str) -> None:
     try:
         compile(code, "tests", "exec")
     except (SyntaxError, ValueError) as exc:
-        raise InvalidTestsError(f"assert test code does not compile: {exc}") from exc
-    return {"style": "assert", "entry_point": entry_point, "code": code}
+        raise InvalidTestsError(f"{what} does not compile: {exc}") from exc
 
 
 def _reject_extra_keys(value: dict[str, Any], allowed: set[str]) -> None:

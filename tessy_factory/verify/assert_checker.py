@@ -12,10 +12,11 @@ so the program runs in a process of its own and the verdict comes from this one:
 2. The child points stdin at /dev/null and stdout at stderr, closes every other fd but its
    two pipes to the checker, loads the program as module `solution` (a `__main__` block stays
    inert, as in HumanEval's harness), and then answers calls.
-3. The checker reads its request from stdin (the marker, the entry point, the test code),
-   binds every function the program defined to a proxy that calls into the child over the
-   pipes, runs the tests' `check(entry_point)`, and prints `MARKER JSON-VERDICT` on stdout,
-   which only it holds.
+3. The checker reads its request from stdin (the marker, the entry point, the test code and
+   its trusted prelude of helpers), runs the prelude, binds the entry point to a proxy that
+   calls into the child over the pipes, runs the tests' `check(entry_point)`, ends the
+   child, and prints `MARKER JSON-VERDICT` on stdout, which only it holds. The program's
+   other functions are never the tests': a program's own `poly` or `abs` must not judge it.
 
 Values cross the pipes as JSON with tags for the types JSON lacks (tuple, dict, set,
 frozenset, bytes, complex) and are rebuilt as plain built-in values: whatever the program
@@ -31,11 +32,19 @@ import os
 import resource
 import signal
 import sys
+import time
 import types
 
 PR_SET_DUMPABLE = 4
 # A call's answer, or the program's list of functions, over this is refused.
 MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_DETAIL_CHARS = 500
+# How long the checker waits for a program that broke off to exit by itself, before it
+# ends it (so that its own exit status says why).
+EXIT_GRACE_S = 1.0
+# Raised by the program, these would end the tests' loops (`all(map(candidate, xs))`) as
+# if the iteration were over: they arrive as RuntimeError.
+ENDS_ITERATION = (StopIteration, StopAsyncIteration)
 TAGS = {"tuple": tuple, "set": set, "frozenset": frozenset}
 
 
@@ -111,7 +120,7 @@ def serve(requests, answers) -> None:
         with open("solution.py", encoding="utf-8") as source:
             exec(compile(source.read(), "solution.py", "exec"), solution.__dict__)
     except Exception as exc:
-        send(answers, {"error": [type(exc).__name__, str(exc)]})
+        send(answers, {"error": described(exc)})
         return
     functions = sorted(
         name
@@ -123,10 +132,17 @@ def serve(requests, answers) -> None:
         try:
             function = vars(solution)[request["call"]]
             result = function(*decode(request["args"]), **decode(request["kwargs"]))
-            answer = {"value": encode(result)}
+            answer = json.dumps({"value": encode(result)})
         except Exception as exc:
-            answer = {"error": [type(exc).__name__, str(exc)]}
-        send(answers, answer)
+            answer = json.dumps({"error": described(exc)})
+        answers.write(answer.encode() + b"\n")
+        answers.flush()
+
+
+def described(exc: Exception) -> list:
+    """An exception as the checker rebuilds it: its classes' names, most derived first, and
+    its message."""
+    return [[kind.__name__ for kind in type(exc).__mro__], str(exc)]
 
 
 def become_program(requests_fd: int, answers_fd: int) -> None:
@@ -208,7 +224,7 @@ class Program:
     def _wait(self) -> tuple[str, str]:
         with contextlib.suppress(OSError):
             self.requests.close()  # the program sees EOF if it is still there
-        _, status, usage = os.wait4(self.pid, 0)
+        status, usage = self.end()
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             if out_of_cpu_time(number, usage.ru_utime + usage.ru_stime):
@@ -218,6 +234,20 @@ class Program:
         if code == 0:
             return "wrong_answer", "the program exited before the check finished"
         return "runtime_error", f"the program exited with code {code}"
+
+    def end(self) -> tuple[int, resource.struct_rusage]:
+        """Reap the program (so its CPU time and memory count in the run's), ending it if it
+        has not exited within EXIT_GRACE_S; its wait status and resource usage."""
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while time.monotonic() < deadline:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                return status, usage
+            time.sleep(0.005)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        _, status, usage = os.wait4(self.pid, 0)
+        return status, usage
 
 
 def out_of_cpu_time(number: int, cpu_s: float) -> bool:
@@ -229,12 +259,21 @@ def out_of_cpu_time(number: int, cpu_s: float) -> bool:
     )
 
 
-def remote_error(name: str, message: str) -> Exception:
-    """The program's exception, as a built-in exception of the same name where one exists."""
-    kind = getattr(builtins, name, None)
-    if isinstance(kind, type) and issubclass(kind, Exception):
-        return kind(message)
-    return RuntimeError(f"{name}: {message}")
+def remote_error(names: list, message: str) -> Exception:
+    """The program's exception as the first built-in exception class among its classes
+    (a `class Bad(ValueError)` arrives as a ValueError), else a RuntimeError."""
+    for name in names:
+        kind = getattr(builtins, str(name), None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            if issubclass(kind, ENDS_ITERATION):
+                break
+            try:
+                return kind(message)
+            except TypeError:  # a constructor of several arguments (UnicodeDecodeError)
+                error = kind.__new__(kind)
+                error.args = (message,)
+                return error
+    return RuntimeError(f"{names[0] if names else 'error'}: {message}")
 
 
 def proxy(program: Program, name: str):
@@ -245,12 +284,12 @@ def proxy(program: Program, name: str):
     return call
 
 
-def check(program: Program, entry_point: str, tests_code: str) -> tuple[str, str]:
-    """Run the tests against the program; (verdict, detail)."""
+def check(program: Program, request: dict) -> tuple[str, str]:
+    """Run the request's tests against the program; (verdict, detail)."""
     try:
-        namespace = tests_namespace(program, entry_point)
-        exec(compile(tests_code, "tests.py", "exec"), namespace)
-        namespace["check"](namespace[entry_point])
+        namespace = tests_namespace(program, request)
+        exec(compile(request["code"], "tests.py", "exec"), namespace)
+        namespace["check"](namespace[request["entry_point"]])
     except ProgramGone as gone:
         return gone.args[0]
     except AssertionError as exc:
@@ -262,36 +301,38 @@ def check(program: Program, entry_point: str, tests_code: str) -> tuple[str, str
     return "accepted", "check passed"
 
 
-def tests_namespace(program: Program, entry_point: str) -> dict:
-    """The globals the tests run in: a proxy for each function the program defined."""
+def tests_namespace(program: Program, request: dict) -> dict:
+    """The globals the tests run in: the trusted prelude's, and the program's entry point."""
+    entry_point = request["entry_point"]
     loaded = program.answer()
     if "error" in loaded:
         raise remote_error(*loaded["error"])
     functions = loaded.get("functions")
-    if type(functions) is not list or any(type(name) is not str for name in functions):
-        raise RuntimeError("the program's process broke the checker's protocol")
-    if entry_point not in functions:
+    if type(functions) is not list or entry_point not in functions:
         raise NameError(f"name {entry_point!r} is not defined")
-    # The tests see the program's own functions (HumanEval's tests call helpers such as
-    # `poly`), but never under a built-in's name: a program's `abs` that always returns 0
-    # would make `assert abs(candidate(x) - y) < 1e-6` pass.
-    namespace = {
-        name: proxy(program, name)
-        for name in functions
-        if name.isidentifier() and not name.startswith("__") and not hasattr(builtins, name)
-    }
+    namespace = {"__name__": "tests"}
+    exec(compile(request["prelude"], "prelude.py", "exec"), namespace)
+    # Bound after the prelude, whose stub of the entry point (a HumanEval prompt's) it hides.
     namespace[entry_point] = proxy(program, entry_point)
-    namespace["__name__"] = "tests"
     return namespace
 
 
 def main() -> None:
+    # Whole integers cross the pipes, whatever their size (a 5000-digit answer is an answer).
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         sys.exit(f"the checker cannot protect itself: errno {ctypes.get_errno()}")
     requests_fd, to_program = os.pipe()  # (read end, write end)
     from_program, answers_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        # No child exists, so reading the secret is safe: the judge's fault, said as such.
+        why = f"the checker cannot start the program's process: {exc} (verification.max_processes)"
+        say(json.loads(sys.stdin.readline())["marker"], "sandbox_error", why)
+        return
     if pid == 0:
         os.close(to_program)
         os.close(from_program)
@@ -302,8 +343,18 @@ def main() -> None:
     request = json.loads(sys.stdin.readline())
     with os.fdopen(to_program, "wb") as requests, os.fdopen(from_program, "rb") as answers:
         program = Program(pid, requests, answers)
-        verdict, detail = check(program, request["entry_point"], request["code"])
-    print(request["marker"], json.dumps({"verdict": verdict, "detail": detail}), flush=True)
+        verdict, detail = check(program, request)
+        if program.gone is None:
+            requests.close()
+            program.end()
+    say(request["marker"], verdict, detail)
+
+
+def say(marker: str, verdict: str, detail: str) -> None:
+    """The verdict line, after the marker; the detail cut short (the program chose it)."""
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[:MAX_DETAIL_CHARS] + "..."
+    print(marker, json.dumps({"verdict": verdict, "detail": detail}), flush=True)
 
 
 if __name__ == "__main__":

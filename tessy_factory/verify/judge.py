@@ -98,6 +98,7 @@ class StdioTests:
 class AssertTests:
     entry_point: str
     code: str
+    prelude: str = ""  # trusted helpers the tests call (see normalise_tests)
 
 
 def parse_tests(tests: dict) -> StdioTests | AssertTests:
@@ -108,7 +109,9 @@ def parse_tests(tests: dict) -> StdioTests | AssertTests:
     except InvalidTestsError as exc:
         raise ValueError(f"tests: {exc}") from exc
     if canonical["style"] == "assert":
-        return AssertTests(canonical["entry_point"], canonical["code"])
+        return AssertTests(
+            canonical["entry_point"], canonical["code"], canonical.get("prelude", "")
+        )
     cases = tuple(StdioCase(**case) for case in canonical["cases"])
     return StdioTests(cases, canonical.get("comparison", {}))
 
@@ -225,7 +228,7 @@ class Judge:
         # The verdict is the trusted checker's, on a line after a fresh marker that only the
         # checker's process ever reads (see assert_checker.py).
         marker = f"check {secrets.token_hex(16)}"
-        request = checker_request(marker, tests.entry_point, tests.code)
+        request = checker_request(marker, tests.entry_point, tests.code, tests.prelude)
         result = self.sandbox.run(built.argv, built.files, request, self.limits)
         failure = _run_failure(result, self.limits)
         said = checker_verdict(result.stdout, marker) if failure is None else None

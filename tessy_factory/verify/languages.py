@@ -77,9 +77,11 @@ class Python:
         return Runnable(files, built.argv)
 
 
-def checker_request(marker: str, entry_point: str, tests_code: str) -> bytes:
-    """The checker's stdin: the marker it prints its verdict after, and the tests to run."""
+def checker_request(marker: str, entry_point: str, tests_code: str, prelude: str = "") -> bytes:
+    """The checker's stdin: the marker it prints its verdict after, the tests to run, and
+    the trusted helpers they run after."""
     request = {"marker": marker, "entry_point": entry_point, "code": tests_code}
+    request["prelude"] = prelude
     return json.dumps(request).encode() + b"\n"
 
 
