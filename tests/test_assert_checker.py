@@ -110,6 +110,12 @@ def answer(code: str) -> str:
     return f"<think>\nok\n</think>\n\n```python\n{code}\n```\n"
 
 
+def assert_tests(entry_point: str, check_body: str, **prelude: str) -> dict:
+    """Assert-style tests whose `check(candidate)` has `check_body` (indented by 4)."""
+    code = "def check(candidate):\n" + check_body
+    return {"style": "assert", "entry_point": entry_point, "code": code, **prelude}
+
+
 # What each forger's verdict says when it found nothing to forge with: a forger that finds
 # the marker exits at once, and its verdict would say "exited before the check finished".
 FOUND_NOTHING = {
@@ -177,12 +183,11 @@ def test_the_tests_call_trusted_helpers_and_get_plain_values(judge: Judge) -> No
 
 def test_a_program_cannot_judge_itself_with_its_own_helper(judge: Judge) -> None:
     # HumanEval/32: the tests check find_zero's answer with the prompt's poly.
-    tests = {
-        "style": "assert",
-        "entry_point": "find_zero",
-        "prelude": "def poly(xs, x):\n    return sum(c * x**i for i, c in enumerate(xs))\n",
-        "code": "def check(candidate):\n    assert abs(poly([-2, 1], candidate([-2, 1]))) < 1e-6\n",
-    }
+    tests = assert_tests(
+        "find_zero",
+        "    assert abs(poly([-2, 1], candidate([-2, 1]))) < 1e-6\n",
+        prelude="def poly(xs, x):\n    return sum(c * x**i for i, c in enumerate(xs))\n",
+    )
     cheat = "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 123.0\n"
     assert judge.judge(answer(cheat), tests).verdict is Verdict.WRONG_ANSWER
     honest = "def find_zero(xs):\n    return -xs[0] / xs[1]\n"
@@ -199,23 +204,18 @@ def test_a_program_cannot_judge_itself_with_its_own_helper(judge: Judge) -> None
 def test_the_programs_exceptions_arrive_as_their_built_in_class(
     judge: Judge, raised: str, caught: str
 ) -> None:
-    tests = {
-        "style": "assert",
-        "entry_point": "f",
-        "code": f"def check(candidate):\n    try:\n        candidate()\n"
-        f"    except {caught}:\n        pass\n    else:\n        assert False\n",
-    }
+    tests = assert_tests(
+        "f",
+        f"    try:\n        candidate()\n    except {caught}:\n        pass\n"
+        "    else:\n        assert False\n",
+    )
     program = f"{raised}\ndef f():\n    raise Bad('no')\n"
     got = judge.judge(answer(program), tests)
     assert got.verdict is Verdict.ACCEPTED, got.detail
 
 
 def test_a_stop_iteration_from_the_program_cannot_end_the_tests_loop(judge: Judge) -> None:
-    tests = {
-        "style": "assert",
-        "entry_point": "f",
-        "code": "def check(candidate):\n    assert all(map(candidate, [1, 2, 3]))\n",
-    }
+    tests = assert_tests("f", "    assert all(map(candidate, [1, 2, 3]))\n")
     got = judge.judge(answer("def f(x):\n    raise StopIteration\n"), tests)
     assert got.verdict is Verdict.RUNTIME_ERROR, got.detail
 
