@@ -6,8 +6,6 @@ and the same validation runs for `tessy build`, the UI and deployments.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,10 +16,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from tessy_factory.fingerprint import RUNTIME, fingerprint
 from tessy_factory.miniature.styles import STUDENT_PHRASES, TEACHER_PHRASES
 
 # Filler common to reasoning models, plus both miniature styles, for the lexicon predictor.
@@ -190,12 +190,12 @@ TEACHER_CHUNK_TOKENS = 10
 STUDENT_CHUNK_TOKENS = 5
 
 
-def with_student_chunk_default(student: Any) -> Any:
-    """A student section as written, with the student's own default k when it names none:
-    the one default of a build and of a predictor training run."""
-    if isinstance(student, dict):
-        return {"chunk_tokens": STUDENT_CHUNK_TOKENS, **student}
-    return student
+def with_defaults(section: Any, defaults: dict[str, Any]) -> Any:
+    """A config section as written, with `defaults` for the keys it leaves out: a section
+    that sets only `chunk_tokens` keeps its role's default model."""
+    if isinstance(section, dict):
+        return {**defaults, **section}
+    return section
 
 
 class ModelConfig(Strict):
@@ -229,7 +229,9 @@ class ModelConfig(Strict):
         "local", description="local: transformers in-process; openai: a /v1/completions server."
     )
     base_url: str | None = Field(
-        None, description="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1."
+        None,
+        description="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.",
+        json_schema_extra=RUNTIME,
     )
     served_model: str | None = Field(
         None, description="openai backend: the model name the server expects; default `model`."
@@ -239,11 +241,19 @@ class ModelConfig(Strict):
         description="openai backend: tokenizer (chat template, token counts); default `model`.",
     )
     api_key_env: str | None = Field(
-        None, description="openai backend: environment variable holding the API key."
+        None,
+        description="openai backend: environment variable holding the API key.",
+        json_schema_extra=RUNTIME,
     )
-    request_timeout_s: float = Field(120.0, gt=0, description="openai backend: per request.")
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="openai backend: per request.", json_schema_extra=RUNTIME
+    )
     max_retries: int = Field(
-        4, ge=0, le=20, description="openai backend: retries with back-off of a failed request."
+        4,
+        ge=0,
+        le=20,
+        description="openai backend: retries with back-off of a failed request.",
+        json_schema_extra=RUNTIME,
     )
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
@@ -273,7 +283,10 @@ class PredictorConfig(Strict):
         description="Tokens of context shown with the chunk, at the least (up to twice as many).",
     )
     batch_size: int = Field(
-        32, ge=1, description="Most chunks classified in one batch, across samples in flight."
+        32,
+        ge=1,
+        description="Most chunks classified in one batch, across samples in flight.",
+        json_schema_extra=RUNTIME,
     )
     threshold: float = Field(
         0.5, gt=0.0, lt=1.0, description="Style probability for a style label."
@@ -327,6 +340,7 @@ class GenerationConfig(Strict):
         ge=1,
         description="Samples in flight when both models are on servers; local models run "
         "one sample at a time.",
+        json_schema_extra=RUNTIME,
     )
     max_attempts: int = Field(
         2, ge=1, le=10, description="Attempts per sample, counted across re-runs of a build."
@@ -337,9 +351,13 @@ class GenerationConfig(Strict):
         le=50,
         description="Retries of the generation task when a model server stops answering "
         "mid-build; then the unfinished samples are stored as failed and the build goes on.",
+        json_schema_extra=RUNTIME,
     )
     server_retry_delay_s: float = Field(
-        10.0, ge=0, description="Wait before the first such retry; it doubles for each next."
+        10.0,
+        ge=0,
+        description="Wait before the first such retry; it doubles for each next.",
+        json_schema_extra=RUNTIME,
     )
     tessy_answer_by: Literal["student", "teacher"] = Field(
         "student",
@@ -411,7 +429,12 @@ class VerificationConfig(Strict):
         description="Before generating, run each prompt's reference solution (must pass) and "
         "an empty program (must fail) against its tests; a prompt failing either is excluded.",
     )
-    workers: int = Field(0, ge=0, description="Parallel programs; 0 means one per CPU core.")
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Parallel programs; 0 means one per CPU core.",
+        json_schema_extra=RUNTIME,
+    )
 
 
 class CurationConfig(Strict):
@@ -433,8 +456,14 @@ class PublishConfig(Strict):
 
     target: Literal["local", "hub"] = "local"
     repo_id: str = Field("tessy/demo", pattern=r"^[\w.-]+/[\w.-]+$")
-    private: bool = True
-    token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hub token.")
+    private: bool = Field(
+        True, description="Create a new Hub repository private.", json_schema_extra=RUNTIME
+    )
+    token_env: str = Field(
+        "HF_TOKEN",
+        description="Environment variable holding the Hub token.",
+        json_schema_extra=RUNTIME,
+    )
 
 
 class ReportConfig(Strict):
@@ -446,23 +475,32 @@ class ReportConfig(Strict):
     )
 
 
+# What a build's model sections hold when they leave a key out (the README's defaults).
+ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "teacher": {"model": "miniature:teacher"},
+    "student": {"model": "miniature:student", "chunk_tokens": STUDENT_CHUNK_TOKENS},
+    "teacher_predictor": {"model": "miniature:teacher"},
+    "student_predictor": {"model": "miniature:student"},
+}
+
+
 class BuildConfig(Strict):
     """Everything one dataset build needs."""
 
     name: str = Field("demo", pattern=r"^[\w.-]+$", description="Name of the build.")
-    home: str | None = Field(None, description="Factory home; default $TESSY_HOME or ./.tessy.")
-    sources: list[PromptSource] = Field(default_factory=lambda: [DemoSource()], min_length=1)
-    teacher: ModelConfig = Field(default_factory=lambda: ModelConfig(model="miniature:teacher"))
-    student: ModelConfig = Field(
-        default_factory=lambda: ModelConfig(
-            model="miniature:student", chunk_tokens=STUDENT_CHUNK_TOKENS
-        )
+    home: str | None = Field(
+        None,
+        description="Factory home; default $TESSY_HOME or ./.tessy.",
+        json_schema_extra=RUNTIME,
     )
+    sources: list[PromptSource] = Field(default_factory=lambda: [DemoSource()], min_length=1)
+    teacher: ModelConfig = Field(default_factory=lambda: ModelConfig(**ROLE_DEFAULTS["teacher"]))
+    student: ModelConfig = Field(default_factory=lambda: ModelConfig(**ROLE_DEFAULTS["student"]))
     teacher_predictor: PredictorConfig = Field(
-        default_factory=lambda: PredictorConfig(model="miniature:teacher")
+        default_factory=lambda: PredictorConfig(**ROLE_DEFAULTS["teacher_predictor"])
     )
     student_predictor: PredictorConfig = Field(
-        default_factory=lambda: PredictorConfig(model="miniature:student")
+        default_factory=lambda: PredictorConfig(**ROLE_DEFAULTS["student_predictor"])
     )
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
@@ -470,15 +508,14 @@ class BuildConfig(Strict):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
-    @field_validator("student", mode="before")
+    @field_validator(*ROLE_DEFAULTS, mode="before")
     @classmethod
-    def _student_chunk_default(cls, student: Any) -> Any:
-        return with_student_chunk_default(student)
+    def _role_defaults(cls, section: Any, info: ValidationInfo) -> Any:
+        return with_defaults(section, ROLE_DEFAULTS[info.field_name])
 
     def fingerprint(self) -> str:
-        """A stable hash of everything that shapes the data (the home is left out)."""
-        payload = self.model_dump(mode="json", exclude={"home"})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """A stable hash of everything that shapes the data (runtime keys are left out)."""
+        return fingerprint(self)
 
 
 def load_config(path: str | Path) -> BuildConfig:

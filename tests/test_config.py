@@ -15,6 +15,7 @@ from tessy_factory.config import (
     GenerationMode,
     load_config,
 )
+from tessy_factory.fingerprint import data_view, differing_keys
 from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
@@ -43,6 +44,21 @@ def test_defaults_validate_and_run_the_miniature_demo() -> None:
     assert config.student.model == "miniature:student"
     assert config.teacher.chunk_tokens == 10 and config.student.chunk_tokens == 5
     assert BuildConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def test_a_partial_model_section_keeps_the_documented_model(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "teacher: {chunk_tokens: 8}\nstudent: {temperature: 0.2}\n"
+            "teacher_predictor: {threshold: 0.6}\nstudent_predictor: {batch_size: 4}\n",
+        )
+    )
+    assert (config.teacher.model, config.teacher.chunk_tokens) == ("miniature:teacher", 8)
+    assert (config.student.model, config.student.chunk_tokens) == ("miniature:student", 5)
+    assert config.student.temperature == 0.2
+    assert config.teacher_predictor.model == "miniature:teacher"
+    assert config.student_predictor.model == "miniature:student"
 
 
 def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
@@ -202,6 +218,39 @@ def test_the_fingerprint_changes_with_what_shapes_the_data() -> None:
     )
     fingerprints = {config.fingerprint(), reseeded.fingerprint(), hotter.fingerprint()}
     assert len(fingerprints) == 3
+
+
+def test_runtime_settings_leave_the_fingerprint_alone() -> None:
+    config = load_config(DEMO_CONFIG)
+    changed = config.model_copy(
+        update={
+            "home": "/elsewhere",
+            "generation": config.generation.model_copy(
+                update={"concurrency": 3, "server_retries": 9, "server_retry_delay_s": 1.0}
+            ),
+            "verification": config.verification.model_copy(update={"workers": 7}),
+            "teacher": config.teacher.model_copy(
+                update={"request_timeout_s": 5.0, "max_retries": 0, "base_url": "http://h:1/v1"}
+            ),
+            "teacher_predictor": config.teacher_predictor.model_copy(update={"batch_size": 2}),
+            "publish": config.publish.model_copy(update={"private": False, "token_env": "T"}),
+        }
+    )
+    assert changed.fingerprint() == config.fingerprint()
+
+
+def test_differing_keys_name_each_change_with_both_values() -> None:
+    config = load_config(DEMO_CONFIG)
+    changed = config.model_copy(
+        update={
+            "generation": config.generation.model_copy(update={"seed": 1, "concurrency": 2}),
+            "sources": [DemoSource(count=5)],
+        }
+    )
+    assert differing_keys(data_view(config), data_view(changed)) == [
+        "generation.seed (0 -> 1)",
+        f"sources[0].count ({config.sources[0].count} -> 5)",
+    ]
 
 
 def test_the_deployments_parameters_are_valid_configs_and_match_the_shipped_ones() -> None:

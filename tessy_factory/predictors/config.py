@@ -8,8 +8,6 @@ teacher's thinking, and the student's, on the student's. Each is registered by n
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +23,9 @@ from tessy_factory.config import (
     PromptSource,
     Strict,
     load_yaml_model,
-    with_student_chunk_default,
+    with_defaults,
 )
+from tessy_factory.fingerprint import RUNTIME, fingerprint
 
 
 class TraceSource(Strict):
@@ -63,7 +62,12 @@ class AnnotatorConfig(Strict):
     )
     model: ModelConfig | None = Field(None, description="The annotator LLM (kind: model).")
     max_new_tokens: int = Field(512, ge=16, description="Tokens an annotator answer may take.")
-    concurrency: int = Field(16, ge=1, description="Windows annotated at once on a server.")
+    concurrency: int = Field(
+        16,
+        ge=1,
+        description="Windows annotated at once on a server.",
+        json_schema_extra=RUNTIME,
+    )
     phrases: list[str] = Field(
         default_factory=lambda: list(DEFAULT_STYLE_PHRASES),
         description="The style phrases (kind: lexicon).",
@@ -110,7 +114,11 @@ class PredictorTrainingConfig(Strict):
     name: str = Field(
         "miniature", pattern=r"^[\w.-]+$", description="Registered as <name>-teacher/-student."
     )
-    home: str | None = Field(None, description="Factory home; default $TESSY_HOME or ./.tessy.")
+    home: str | None = Field(
+        None,
+        description="Factory home; default $TESSY_HOME or ./.tessy.",
+        json_schema_extra=RUNTIME,
+    )
     sources: list[PromptSource] = Field(
         default_factory=lambda: [DemoSource()], min_length=1, description="Prompts to sample on."
     )
@@ -127,15 +135,14 @@ class PredictorTrainingConfig(Strict):
     @field_validator("student", mode="before")
     @classmethod
     def _student_chunk_default(cls, student: Any) -> Any:
-        return with_student_chunk_default(student)
+        return with_defaults(student, {"chunk_tokens": STUDENT_CHUNK_TOKENS})
 
     def role(self, role: str) -> RoleConfig:
         return self.teacher if role == "teacher" else self.student
 
     def fingerprint(self) -> str:
-        """A stable hash of everything that shapes the predictors (the home is left out)."""
-        payload = self.model_dump(mode="json", exclude={"home"})
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """A stable hash of everything that shapes the predictors (runtime keys left out)."""
+        return fingerprint(self)
 
 
 def load_training_config(path: str | Path) -> PredictorTrainingConfig:
