@@ -12,7 +12,7 @@ from tasks.generation import run_generation
 from tasks.publishing import publish
 from tasks.reporting import write_report
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
-from tasks.sourcing import load_prompts
+from tasks.sourcing import fingerprint_sources, load_prompts
 from tasks.verification import check_tests, verify
 from tessy_factory.config import BuildConfig
 from tessy_factory.home import FactoryHome
@@ -43,7 +43,9 @@ def build_dataset(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
-    open_run(run_id, config, home)
+    # Before the run is recorded: a source that cannot be read leaves no run behind.
+    sources = fingerprint_sources(config.sources, Path(config_dir))
+    open_run(run_id, config, home, sources)
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
         check_tests(run_id, config.verification, home)

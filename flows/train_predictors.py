@@ -15,7 +15,7 @@ from tasks.predictor_training import (
     train_role_predictor,
 )
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
-from tasks.sourcing import load_prompts
+from tasks.sourcing import fingerprint_sources, load_prompts
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
 
@@ -33,10 +33,13 @@ def train_boundary_predictors(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
-    open_run(run_id, config, home)
+    # The prompts are read only to sample traces from a model.
+    samples = any(config.role(role).traces.model is not None for role in ROLES)
+    sources = fingerprint_sources(config.sources, Path(config_dir)) if samples else {}
+    open_run(run_id, config, home, sources)
     metrics = {}
     try:
-        if any(config.role(role).traces.model is not None for role in ROLES):
+        if samples:
             load_prompts(run_id, config.sources, home, Path(config_dir))
         for role in ROLES:
             collect_traces(run_id, role, config, home, Path(config_dir))

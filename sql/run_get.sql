@@ -1,1 +1,1 @@
-SELECT config_hash, status FROM runs WHERE run_id = ?;
+SELECT config_hash, status, config, sources FROM runs WHERE run_id = ?;

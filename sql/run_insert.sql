@@ -1,2 +1,2 @@
-INSERT INTO runs (run_id, name, config, config_hash, status, started_at)
-VALUES (?, ?, ?, ?, 'running', ?);
+INSERT INTO runs (run_id, name, config, config_hash, status, started_at, sources)
+VALUES (?, ?, ?, ?, 'running', ?, ?);

@@ -12,6 +12,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 -- Each model's revision, taken when the build first loaded its models (see revisions.py).
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS models JSON;
+-- {source label: content hash} of the prompt sources, taken when the run first started.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS sources JSON;
 
 CREATE TABLE IF NOT EXISTS prompts (
     run_id        VARCHAR NOT NULL,

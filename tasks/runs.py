@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
+from tessy_factory.fingerprint import config_changes, source_changes
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
 
@@ -43,8 +44,9 @@ def check_run_id(run_id: str) -> str:
 
 
 @task(name="open-run", cache_policy=NO_CACHE)
-def open_run(run_id: str, config: RunConfig, home: FactoryHome) -> bool:
-    """Record the run; True when it resumes an earlier attempt with the same config."""
+def open_run(run_id: str, config: RunConfig, home: FactoryHome, sources: dict[str, str]) -> bool:
+    """Record the run with its sources' content hashes; True when it resumes an earlier
+    attempt. A resume whose data config or sources changed is refused, naming each change."""
     with connect(home.database) as con:
         row = con.execute(sql("run_get"), [run_id]).fetchone()
         if row is None:
@@ -56,16 +58,29 @@ def open_run(run_id: str, config: RunConfig, home: FactoryHome) -> bool:
                     config.model_dump_json(),
                     config.fingerprint(),
                     datetime.now(),
+                    json.dumps(sources),
                 ],
             )
             return False
-        if row[0] != config.fingerprint():
-            raise RunConflict(
-                f"run {run_id!r} exists with another configuration (hash {row[0]}, "
-                f"this one {config.fingerprint()}): use a new run id"
-            )
-        con.execute(sql("run_set_status"), [run_id, "running", None, None])
+        _refuse_changes(run_id, row, config, sources)
+        con.execute(
+            sql("run_resume"),
+            [run_id, config.model_dump_json(), config.fingerprint(), json.dumps(sources)],
+        )
         return True
+
+
+def _refuse_changes(run_id: str, row: tuple, config: RunConfig, sources: dict[str, str]) -> None:
+    stored_hash, _, stored_config, stored_sources = row
+    changes = [] if stored_hash == config.fingerprint() else config_changes(stored_config, config)
+    # A run from before sources were hashed has none stored; they are recorded now.
+    if stored_sources is not None:
+        changes += source_changes(json.loads(stored_sources), sources)
+    if changes:
+        raise RunConflict(
+            f"run {run_id!r} was started with other data: {'; '.join(changes)}. Resume it "
+            "with its own config and sources, or start a new run (no --run-id)"
+        )
 
 
 @task(name="close-run", cache_policy=NO_CACHE)

@@ -1,4 +1,4 @@
-"""Task: read the build's prompt sources into the normalised `prompts` table."""
+"""Tasks: hash the build's prompt sources, and read them into the normalised `prompts` table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tessy_factory.config import PromptSource
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 from tessy_factory.sources import load_sources
+from tessy_factory.sources.fingerprint import source_fingerprints
 
 
 @task(name="load-prompts", cache_policy=NO_CACHE)
@@ -22,3 +23,9 @@ def load_prompts(
         counts = load_sources(con, run_id, sources, base_dir)
     get_run_logger().info("prompts: %s", counts)
     return counts
+
+
+@task(name="fingerprint-sources", cache_policy=NO_CACHE)
+def fingerprint_sources(sources: list[PromptSource], base_dir: Path) -> dict[str, str]:
+    """Each source's content hash, kept with the run; fails if a source cannot be read."""
+    return source_fingerprints(sources, base_dir)

@@ -15,11 +15,10 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from tessy_factory.config import load_config
+from tessy_factory.config import PromptSource, load_config
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
-from tessy_factory.miniature.build import ensure_miniature, miniature_dir
 from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
 from tessy_factory.predictors.config import load_training_config
 from tessy_factory.predictors.registry import registered
@@ -63,10 +62,11 @@ def build(
     home: HomeOption = None,
 ) -> None:
     """Run a complete build: prompts, generation, verification, curation, publishing."""
+    build_config = _flow_config(load_config, config, run_id, home)
+    _check_sources(build_config.sources, config.parent.resolve())
     # Imported here: importing the flow pulls in Prefect, slow for the other commands.
     from flows.build import build_dataset
 
-    build_config = _flow_config(load_config, config, run_id, home)
     try:
         result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
     except (ValueError, RuntimeError, OSError) as exc:
@@ -100,6 +100,18 @@ def _flow_config(
     if home is not None:
         config = config.model_copy(update={"home": str(home)})
     return config
+
+
+def _check_sources(sources: list[PromptSource], base_dir: Path) -> None:
+    """Exit with code 2, before Prefect starts, if a source cannot be read at all."""
+    # Imported here: the readers pull in `datasets`, slow for the other commands.
+    from tessy_factory.sources.readers import SourceError, check_readable
+
+    try:
+        for source in sources:
+            check_readable(source, base_dir)
+    except SourceError as exc:
+        _fail(exc, code=2)
 
 
 def _existing_home(home: Path | None) -> FactoryHome:
@@ -164,6 +176,9 @@ def models_tiny(
     ] = DEFAULT_WORLD,
 ) -> None:
     """Build (once) the miniature teacher, student and boundary predictors, offline."""
+    # Imported here: the miniature models pull in torch, slow for the other commands.
+    from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+
     if world not in WORLDS:
         _fail(ValueError(f"--world {world!r}: no such world; use one of {sorted(WORLDS)}"), 2)
     factory = FactoryHome.resolve(home)

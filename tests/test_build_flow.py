@@ -162,8 +162,28 @@ def test_rerun_with_the_same_run_id_redoes_nothing(built):
 def test_reusing_a_run_id_with_another_config_is_refused(built):
     _, config, _ = built
     changed = config.model_copy(update={"name": "other"})
-    with pytest.raises(RunConflict, match=RUN_ID):
+    with pytest.raises(RunConflict, match=rf'{RUN_ID}.*name \("demo" -> "other"\)'):
         build_dataset(changed, run_id=RUN_ID)
+
+
+def test_resuming_a_run_whose_source_file_changed_is_refused_naming_it(built, tmp_path):
+    home, config, first = built
+    prompts = Path(config.sources[1].path)
+    original = prompts.read_text()
+    with connect(home / "factory.duckdb") as con:
+        before = con.execute("SELECT count(*) FROM prompts").fetchone()[0]
+    try:
+        prompts.write_text(original.replace("print their sum", "print their total"))
+        with pytest.raises(RunConflict, match=rf"source jsonl:{prompts} changed its content"):
+            build_dataset(config, run_id=RUN_ID)
+    finally:
+        prompts.write_text(original)
+    with connect(home / "factory.duckdb") as con:
+        after = con.execute("SELECT count(*) FROM prompts").fetchone()[0]
+        status = con.execute("SELECT status FROM runs WHERE run_id = ?", [RUN_ID]).fetchone()[0]
+    # Refused before loading anything: the released run and its record are as they were.
+    assert (after, status) == (before, "completed")
+    assert existing_versions(home / "hub", config.publish.repo_id) == [first.version]
 
 
 def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
@@ -204,7 +224,7 @@ def test_the_same_config_writes_the_same_samples_in_another_run(
         }
     )
     for run_id in ("first", "second"):
-        open_run(run_id, config, home)
+        open_run(run_id, config, home, sources={})
         load_prompts(run_id, config.sources, home, tmp_path)
         run_generation(run_id, config, home)
     with connect(home.database) as con:
@@ -229,7 +249,7 @@ def test_a_resumed_build_whose_model_changed_is_refused_naming_it(
             "verification": {"check_tests": False},
         }
     )
-    open_run("changed-1", config, FactoryHome.resolve(home))
+    open_run("changed-1", config, FactoryHome.resolve(home), sources={})
     load_prompts("changed-1", config.sources, FactoryHome.resolve(home), tmp_path)
     run_generation("changed-1", config, FactoryHome.resolve(home))
     with connect(home / "factory.duckdb") as con:

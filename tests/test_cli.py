@@ -86,7 +86,14 @@ def test_runs_lists_a_build_with_its_status_and_funnel(runner: CliRunner, tmp_pa
     with connect(home.database) as con:
         con.execute(
             sql("run_insert"),
-            ["run-7", "demo", config.model_dump_json(), config.fingerprint(), datetime(2026, 1, 2)],
+            [
+                "run-7",
+                "demo",
+                config.model_dump_json(),
+                config.fingerprint(),
+                datetime(2026, 1, 2),
+                "{}",
+            ],
         )
     result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -75,7 +75,7 @@ def home(tmp_path, models_root) -> FactoryHome:
 
 
 def run_until_generation(run_id: str, config: BuildConfig, home: FactoryHome) -> dict:
-    open_run(run_id, config, home)
+    open_run(run_id, config, home, sources={})
     load_prompts(run_id, config.sources, home, home.root)
     counts = check_tests(run_id, config.verification, home)
     run_generation(run_id, config, home)

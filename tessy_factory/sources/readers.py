@@ -89,6 +89,20 @@ def source_license(source: Source) -> str:
     return {"demo": DEMO_LICENSE, "humaneval": HUMANEVAL_LICENSE}.get(source.kind) or source.license
 
 
+def check_readable(source: Source, base_dir: Path) -> None:
+    """SourceError unless `source` can be opened and read up to its first row: what a
+    build checks before it starts, so a missing file fails before anything is recorded."""
+    next(read_rows(source, base_dir), None)
+
+
+def source_file(source: Source, base_dir: Path) -> Path | None:
+    """The file a JSONL or Parquet source reads (SourceError if there is none); None for
+    the other kinds."""
+    if source.kind in ("jsonl", "parquet"):
+        return _existing_file(base_dir, source.path, source_label(source))
+    return None
+
+
 def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
     label = source_label(source)
     for index, problem in enumerate(build_problems(source.count, source.seed)):
