@@ -257,6 +257,30 @@ def test_version_of_run_finds_what_a_crashed_build_pushed(tmp_path: Path) -> Non
     assert version_of_run(hub, REPO_ID, "run-never") is None
 
 
+def test_an_untagged_release_commit_of_the_run_is_tagged_with_its_own_version(
+    tmp_path: Path,
+) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+    repo = repo_path(hub, REPO_ID)
+    # A held lock on the tag's ref fails `git tag` after the commit, as a crash there would.
+    lock = repo / ".git" / "refs" / "tags" / f"{V2}.lock"
+    lock.touch()
+    with pytest.raises(PublishError, match=V2):
+        publish(hub, V2, 5)
+    lock.unlink()
+    assert version_of_run(hub, REPO_ID, "run-other") is None
+
+    # The version of the commit's message, whatever today's date would number it.
+    assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
+
+    assert existing_versions(hub, REPO_ID) == [V1, V2]
+    assert git(repo, "rev-parse", f"{V2}^{{commit}}") == git(repo, "rev-parse", "HEAD")
+    assert git(repo, "cat-file", "-t", V2) == "tag"
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"
+    assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
+
+
 def test_release_messages_name_version_and_run() -> None:
     message = release_message(V1, "demo-20261127-101500-ab12")
     assert released_run(message) == (V1, "demo-20261127-101500-ab12")
