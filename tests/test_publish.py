@@ -32,9 +32,12 @@ from tessy_factory.publish.local_hub import (
 from tessy_factory.publish.revisions import directory_hash, hub_commit, model_revisions
 from tessy_factory.publish.version import (
     DATA_FILE,
+    LostVersionsError,
+    RecordedVersion,
     next_version,
     release_message,
     released_run,
+    version_after,
 )
 
 REPO_ID = "tessy/demo"
@@ -204,6 +207,35 @@ def test_next_version_sequencing() -> None:
     assert next_version(["v2026.11.27-1", "v2026.11.26-5"], day) == "v2026.11.27-2"
     assert next_version(["v2026.11.27-9", "v2026.11.27-10", "nightly"], day) == "v2026.11.27-11"
     assert next_version(["v2026.11.26-3"], datetime.date(2026, 11, 28)) == "v2026.11.28-1"
+
+
+def test_version_after_numbers_past_the_record_and_the_target_and_names_lost_versions() -> None:
+    """The one rule both targets (local hub, Hugging Face Hub) number versions by."""
+    day = datetime.date(2026, 11, 27)
+    v3 = "v2026.11.27-3"
+    recorded = [RecordedVersion(V1, "c1", False), RecordedVersion(V2, "c2", False)]
+
+    assert version_after(REPO_ID, recorded, {V1: "c1", V2: "c2"}, day) == (v3, [])
+    # The target ahead of the record (another factory published too): after the target.
+    assert version_after(REPO_ID, recorded[:1], {V1: "c1", V2: "c9"}, day) == (v3, [])
+    # A deleted repo, and a re-created one whose tag names another commit: both lost.
+    for target in ({}, {V1: "c1", V2: "other"}):
+        with pytest.raises(LostVersionsError) as caught:
+            version_after(REPO_ID, recorded, target, day)
+        lost = [V1, V2] if not target else [V2]
+        message = str(caught.value)
+        assert f"{REPO_ID} lost" in message and f"to it: {', '.join(lost)} (" in message
+        assert "--allow-rewrite" in message and "publish.repo_id" in message
+        assert version_after(REPO_ID, recorded, target, day, allow_rewrite=True) == (v3, lost)
+    # Once a rewrite reported a version lost, it is not lost again; it still counts.
+    reported = [RecordedVersion(V1, "c1", True), RecordedVersion(V2, "c2", True)]
+    assert version_after(REPO_ID, reported, {}, day) == (v3, [])
+    # -10 after -9, in numbering and in the error.
+    nine, ten = "v2026.11.27-9", "v2026.11.27-10"
+    many = [RecordedVersion(ten, "a", False), RecordedVersion(nine, "b", False)]
+    with pytest.raises(LostVersionsError, match=f"{nine}, {ten} "):
+        version_after(REPO_ID, many, {}, day)
+    assert version_after(REPO_ID, many, {ten: "a", nine: "b"}, day)[0] == "v2026.11.27-11"
 
 
 def test_card_front_matter_names_the_data_files() -> None:

@@ -91,6 +91,23 @@ def existing_versions(hub_root: Path, repo_id: str) -> list[str]:
     return _tags(repo) if (repo / ".git").exists() else []
 
 
+def tag_commits(hub_root: Path, repo_id: str) -> dict[str, str]:
+    """Each version (tag) of `repo_id` with the commit it points to; empty if the repo does not
+    exist yet."""
+    repo = repo_path(hub_root, repo_id)
+    if not (repo / ".git").exists():
+        return {}
+    # %(*objectname) is an annotated tag's commit; a lightweight tag is its commit itself.
+    listing = _git(
+        repo, "for-each-ref", "refs/tags", "--format=%(refname:short) %(objectname) %(*objectname)"
+    )
+    commits = {}
+    for line in listing.splitlines():
+        tag, target, *peeled = line.split()
+        commits[tag] = peeled[0] if peeled else target
+    return commits
+
+
 def version_of_run(hub_root: Path, repo_id: str, run_id: str) -> str | None:
     """The version an earlier attempt of `run_id` already pushed, if any.
 
