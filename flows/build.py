@@ -35,11 +35,16 @@ class BuildResult:
 
 @flow(name="build-dataset", log_prints=True)
 def build_dataset(
-    config: BuildConfig, run_id: str | None = None, config_dir: str = "."
+    config: BuildConfig,
+    run_id: str | None = None,
+    config_dir: str = ".",
+    allow_rewrite: bool = False,
 ) -> BuildResult:
     """Build one dataset version. Re-running with the same `run_id` resumes that build.
 
     `config_dir` is where relative paths in the config (prompt files) are resolved.
+    `allow_rewrite` publishes even when the target lost versions this factory published
+    (README: Versions); it is no part of the config, so a run may resume with it.
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
@@ -59,7 +64,7 @@ def build_dataset(
             raise QualityGateFailed(
                 f"run {run_id}: the quality gate failed; see {home.reports / f'{run_id}.md'}"
             )
-        release = publish(run_id, config, home, report)
+        release = publish(run_id, config, home, report, allow_rewrite)
     except Exception as exc:
         close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
         raise

@@ -102,6 +102,8 @@ CREATE TABLE IF NOT EXISTS releases (
     n_rows        INTEGER NOT NULL,
     created_at    TIMESTAMP NOT NULL
 );
+-- The versions the target had lost when this release went out with --allow-rewrite.
+ALTER TABLE releases ADD COLUMN IF NOT EXISTS lost VARCHAR[];
 
 -- Boundary-predictor training runs (their row in `runs` holds the config).
 CREATE TABLE IF NOT EXISTS predictor_traces (

@@ -18,12 +18,18 @@ from tessy_factory.home import FactoryHome
 from tessy_factory.publish import hub, local_hub
 from tessy_factory.publish.card import render_card
 from tessy_factory.publish.revisions import model_revisions, stored_revisions
-from tessy_factory.publish.version import Release, next_version
+from tessy_factory.publish.version import RecordedVersion, Release, version_after
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(run_id: str, config: BuildConfig, home: FactoryHome, report: str) -> Release:
-    """Publish the run once: a resumed run returns the release an earlier attempt made."""
+def publish(
+    run_id: str, config: BuildConfig, home: FactoryHome, report: str, allow_rewrite: bool = False
+) -> Release:
+    """Publish the run once: a resumed run returns the release an earlier attempt made.
+
+    A target that lost versions this factory published is an error (LostVersionsError)
+    unless `allow_rewrite`, which publishes after them and records the loss.
+    """
     logger = get_run_logger()
     with connect(home.database) as con:
         earlier = con.execute(sql("release_of_run"), [run_id]).fetchone()
@@ -34,7 +40,18 @@ def publish(run_id: str, config: BuildConfig, home: FactoryHome, report: str) ->
         # A run whose samples were all written before revisions were kept has none stored.
         models = stored_revisions(run_id, con) or model_revisions(config, home.models, con)
         manifest = _manifest(run_id, config, funnel(con, run_id), models)
-    release = _push(run_id, config, home, rows, manifest, report)
+        target = {"repo_id": config.publish.repo_id, "on_hub": config.publish.target == "hub"}
+        records = con.execute(sql("recorded_versions"), target).fetchall()
+    recorded = [RecordedVersion(*row) for row in records]
+    release, lost = _push(run_id, config, home, rows, manifest, report, recorded, allow_rewrite)
+    if lost:
+        logger.warning(
+            "publish: %s had lost %s, which this factory published; published %s after them "
+            "(--allow-rewrite)",
+            release.repo_id,
+            ", ".join(lost),
+            release.version,
+        )
     with connect(home.database) as con:
         con.execute(
             sql("insert_release"),
@@ -46,6 +63,7 @@ def publish(run_id: str, config: BuildConfig, home: FactoryHome, report: str) ->
                 release.commit_sha,
                 release.n_rows,
                 datetime.now(),
+                lost or None,
             ],
         )
         con.execute(sql("run_set_version"), [release.version, run_id])
@@ -60,31 +78,39 @@ def _push(
     rows: pd.DataFrame,
     manifest: dict,
     report: str,
-) -> Release:
+    recorded: list[RecordedVersion],
+    allow_rewrite: bool,
+) -> tuple[Release, list[str]]:
+    """The release, and the versions the target had lost (empty unless `allow_rewrite`)."""
     target = config.publish
-    license = _license(rows)
+    # The token is read here and handed to huggingface_hub only; it is never logged or stored.
+    token = os.environ.get(target.token_env) if target.target == "hub" else None
     if target.target == "local":
         pushed = local_hub.version_of_run(home.hub, target.repo_id, run_id)
         if pushed is not None:
             # An earlier attempt pushed this run, then crashed before recording it.
-            return _recorded(home, target.repo_id, pushed, len(rows))
-        version = next_version(local_hub.existing_versions(home.hub, target.repo_id), date.today())
-        card = render_card(target.repo_id, version, license, manifest, report)
-        return local_hub.publish_local(
+            return _recorded(home, target.repo_id, pushed, len(rows)), []
+        tags = local_hub.tag_commits(home.hub, target.repo_id)
+    else:
+        pushed_to_hub = hub.version_of_run(target.repo_id, run_id, token)
+        if pushed_to_hub is not None:
+            version, commit = pushed_to_hub
+            location = f"https://huggingface.co/datasets/{target.repo_id}"
+            return Release(target.repo_id, version, location, commit, len(rows)), []
+        tags = hub.tag_commits(target.repo_id, token)
+    version, lost = version_after(
+        target.repo_id, recorded, tags, date.today(), allow_rewrite=allow_rewrite
+    )
+    card = render_card(target.repo_id, version, _license(rows), manifest, report)
+    if target.target == "local":
+        release = local_hub.publish_local(
             home.hub, target.repo_id, rows, card, report, version, run_id
         )
-    # The token is read here and handed to huggingface_hub only; it is never logged or stored.
-    token = os.environ.get(target.token_env)
-    pushed = hub.version_of_run(target.repo_id, run_id, token)
-    if pushed is not None:
-        version, commit = pushed
-        location = f"https://huggingface.co/datasets/{target.repo_id}"
-        return Release(target.repo_id, version, location, commit, len(rows))
-    version = next_version(hub.existing_versions(target.repo_id, token), date.today())
-    card = render_card(target.repo_id, version, license, manifest, report)
-    return hub.publish_hub(
-        target.repo_id, rows, card, report, version, token, target.private, run_id
-    )
+    else:
+        release = hub.publish_hub(
+            target.repo_id, rows, card, report, version, token, target.private, run_id
+        )
+    return release, lost
 
 
 def _recorded(home: FactoryHome, repo_id: str, version: str, n_rows: int) -> Release:

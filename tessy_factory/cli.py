@@ -60,15 +60,26 @@ def build(
         str | None, typer.Option(help="Resume this run, or name a new one (default: new id).")
     ] = None,
     home: HomeOption = None,
+    allow_rewrite: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rewrite",
+            help="Publish even if the target lost versions this factory published to it "
+            "(deleted or replaced repo); numbering goes on after them.",
+        ),
+    ] = False,
 ) -> None:
     """Run a complete build: prompts, generation, verification, curation, publishing."""
     build_config = _flow_config(load_config, config, run_id, home)
-    _check_sources(build_config.sources, config.parent.resolve())
+    config_dir = config.parent.resolve()
+    _check_sources(build_config.sources, config_dir)
     # Imported here: importing the flow pulls in Prefect, slow for the other commands.
     from flows.build import build_dataset
 
     try:
-        result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
+        result = build_dataset(
+            build_config, run_id=run_id, config_dir=str(config_dir), allow_rewrite=allow_rewrite
+        )
     except (ValueError, RuntimeError, OSError) as exc:
         # Expected failures (bad source, run id conflict, quality gate, model or publish
         # errors) print their message; Prefect has already logged the traceback.

@@ -32,9 +32,12 @@ from tessy_factory.publish.local_hub import (
 from tessy_factory.publish.revisions import directory_hash, hub_commit, model_revisions
 from tessy_factory.publish.version import (
     DATA_FILE,
+    LostVersionsError,
+    RecordedVersion,
     next_version,
     release_message,
     released_run,
+    version_after,
 )
 
 REPO_ID = "tessy/demo"
@@ -206,6 +209,35 @@ def test_next_version_sequencing() -> None:
     assert next_version(["v2026.11.26-3"], datetime.date(2026, 11, 28)) == "v2026.11.28-1"
 
 
+def test_version_after_numbers_past_the_record_and_the_target_and_names_lost_versions() -> None:
+    """The one rule both targets (local hub, Hugging Face Hub) number versions by."""
+    day = datetime.date(2026, 11, 27)
+    v3 = "v2026.11.27-3"
+    recorded = [RecordedVersion(V1, "c1", False), RecordedVersion(V2, "c2", False)]
+
+    assert version_after(REPO_ID, recorded, {V1: "c1", V2: "c2"}, day) == (v3, [])
+    # The target ahead of the record (another factory published too): after the target.
+    assert version_after(REPO_ID, recorded[:1], {V1: "c1", V2: "c9"}, day) == (v3, [])
+    # A deleted repo, and a re-created one whose tag names another commit: both lost.
+    for target in ({}, {V1: "c1", V2: "other"}):
+        with pytest.raises(LostVersionsError) as caught:
+            version_after(REPO_ID, recorded, target, day)
+        lost = [V1, V2] if not target else [V2]
+        message = str(caught.value)
+        assert f"{REPO_ID} lost" in message and f"to it: {', '.join(lost)} (" in message
+        assert "--allow-rewrite" in message and "publish.repo_id" in message
+        assert version_after(REPO_ID, recorded, target, day, allow_rewrite=True) == (v3, lost)
+    # Once a rewrite reported a version lost, it is not lost again; it still counts.
+    reported = [RecordedVersion(V1, "c1", True), RecordedVersion(V2, "c2", True)]
+    assert version_after(REPO_ID, reported, {}, day) == (v3, [])
+    # -10 after -9, in numbering and in the error.
+    nine, ten = "v2026.11.27-9", "v2026.11.27-10"
+    many = [RecordedVersion(ten, "a", False), RecordedVersion(nine, "b", False)]
+    with pytest.raises(LostVersionsError, match=f"{nine}, {ten} "):
+        version_after(REPO_ID, many, {}, day)
+    assert version_after(REPO_ID, many, {ten: "a", nine: "b"}, day)[0] == "v2026.11.27-11"
+
+
 def test_card_front_matter_names_the_data_files() -> None:
     manifest = {"config_hash": "abc123", "funnel": {"generated": 10, "kept": 7}}
     card = render_card(REPO_ID, V1, "apache-2.0", manifest, "Kept 7 of 10 samples.")
@@ -255,6 +287,30 @@ def test_version_of_run_finds_what_a_crashed_build_pushed(tmp_path: Path) -> Non
     assert version_of_run(hub, REPO_ID, f"run-{V1}") == V1
     assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
     assert version_of_run(hub, REPO_ID, "run-never") is None
+
+
+def test_an_untagged_release_commit_of_the_run_is_tagged_with_its_own_version(
+    tmp_path: Path,
+) -> None:
+    hub = tmp_path / "hub"
+    publish(hub, V1, 3)
+    repo = repo_path(hub, REPO_ID)
+    # A held lock on the tag's ref fails `git tag` after the commit, as a crash there would.
+    lock = repo / ".git" / "refs" / "tags" / f"{V2}.lock"
+    lock.touch()
+    with pytest.raises(PublishError, match=V2):
+        publish(hub, V2, 5)
+    lock.unlink()
+    assert version_of_run(hub, REPO_ID, "run-other") is None
+
+    # The version of the commit's message, whatever today's date would number it.
+    assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
+
+    assert existing_versions(hub, REPO_ID) == [V1, V2]
+    assert git(repo, "rev-parse", f"{V2}^{{commit}}") == git(repo, "rev-parse", "HEAD")
+    assert git(repo, "cat-file", "-t", V2) == "tag"
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"
+    assert version_of_run(hub, REPO_ID, f"run-{V2}") == V2
 
 
 def test_release_messages_name_version_and_run() -> None:

@@ -76,15 +76,17 @@ def publish_hub(
     )
 
 
-def existing_versions(repo_id: str, token: str | None) -> list[str]:
-    """Tags of the dataset repo `repo_id` on the Hub; empty when the repo does not exist yet."""
+def tag_commits(repo_id: str, token: str | None) -> dict[str, str]:
+    """Each tag of the dataset repo `repo_id` on the Hub with the commit it points to; empty
+    when the repo does not exist yet."""
     api = HfApi(token=token)
     try:
-        return _tags(api, repo_id)
+        refs = api.list_repo_refs(repo_id, repo_type="dataset")
     except RepositoryNotFoundError:
-        return []
+        return {}
     except HUB_ERRORS as exc:
         raise PublishError(_describe("cannot list versions of", repo_id, exc, token)) from None
+    return {ref.name: ref.target_commit for ref in refs.tags}
 
 
 def version_of_run(repo_id: str, run_id: str, token: str | None) -> tuple[str, str] | None:

@@ -75,7 +75,7 @@ def publish_local(
     # --allow-empty: republishing an identical snapshot is still one commit per release.
     message = release_message(version, run_id)
     _git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
-    _git(repo, "tag", "-a", version, "-m", message)
+    _tag(repo, version, message, "HEAD")
     return Release(
         repo_id=repo_id,
         version=version,
@@ -91,8 +91,30 @@ def existing_versions(hub_root: Path, repo_id: str) -> list[str]:
     return _tags(repo) if (repo / ".git").exists() else []
 
 
+def tag_commits(hub_root: Path, repo_id: str) -> dict[str, str]:
+    """Each version (tag) of `repo_id` with the commit it points to; empty if the repo does not
+    exist yet."""
+    repo = repo_path(hub_root, repo_id)
+    if not (repo / ".git").exists():
+        return {}
+    # %(*objectname) is an annotated tag's commit; a lightweight tag is its commit itself.
+    listing = _git(
+        repo, "for-each-ref", "refs/tags", "--format=%(refname:short) %(objectname) %(*objectname)"
+    )
+    commits = {}
+    for line in listing.splitlines():
+        tag, target, *peeled = line.split()
+        commits[tag] = peeled[0] if peeled else target
+    return commits
+
+
 def version_of_run(hub_root: Path, repo_id: str, run_id: str) -> str | None:
-    """The version an earlier attempt of `run_id` already pushed, if any."""
+    """The version an earlier attempt of `run_id` already pushed, if any.
+
+    An attempt that crashed between its commit and its tag left the newest commit untagged:
+    it is tagged here with the version its message names (not the one a resume would number
+    today), so the resume does not commit the same release again.
+    """
     repo = repo_path(hub_root, repo_id)
     if not (repo / ".git").exists():
         return None
@@ -101,7 +123,7 @@ def version_of_run(hub_root: Path, repo_id: str, run_id: str) -> str | None:
         version, _, subject = line.partition(" ")
         if released_run(subject) == (version, run_id):
             return version
-    return None
+    return _tag_unfinished_release(repo, run_id)
 
 
 def commit_of(hub_root: Path, repo_id: str, version: str) -> str:
@@ -129,6 +151,23 @@ def _ensure_repo(repo: Path) -> Path:
         for key, value in REPO_SETTINGS.items():
             _git(repo, "config", key, value)
     return repo
+
+
+def _tag_unfinished_release(repo: Path, run_id: str) -> str | None:
+    """Tag the newest commit if it is `run_id`'s release and its version is still free."""
+    # --branches, not HEAD: a repo a crash left before its first commit has no HEAD commit.
+    newest = _git(repo, "log", "-1", "--branches", "--format=%H %s")
+    commit, _, subject = newest.partition(" ")
+    released = released_run(subject)
+    if released is None or released[1] != run_id or released[0] in _tags(repo):
+        return None
+    _tag(repo, released[0], subject, commit)
+    return released[0]
+
+
+def _tag(repo: Path, version: str, message: str, commit: str) -> None:
+    # Annotated: the tag message names the run, which `version_of_run` reads.
+    _git(repo, "tag", "-a", version, "-m", message, commit)
 
 
 def _tags(repo: Path) -> list[str]:

@@ -1,7 +1,8 @@
-"""Dataset versions: how they are named, which files make one, and the record of a release.
+"""Dataset versions: how they are named and numbered, which files make one, and the record
+of a release.
 
 Both backends publish the bytes from `release_files`, so a version looks the same on the
-local hub and on the Hugging Face Hub.
+local hub and on the Hugging Face Hub, and both number versions with `version_after`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import datetime
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -91,6 +92,59 @@ def next_version(existing: Iterable[str], today: datetime.date) -> str:
         if name.startswith(prefix) and (match := VERSION_PATTERN.match(name))
     ]
     return f"{prefix}{max(taken, default=0) + 1}"
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    """A version the factory's `releases` table holds for a repo (sql/recorded_versions.sql)."""
+
+    version: str
+    commit_sha: str
+    # A later release made with --allow-rewrite already reported this version lost.
+    reported_lost: bool
+
+
+class LostVersionsError(ValueError):
+    """The target lacks versions the factory published to it: a deleted or replaced repo."""
+
+
+def version_after(
+    repo_id: str,
+    recorded: Sequence[RecordedVersion],
+    target: Mapping[str, str],
+    today: datetime.date,
+    *,
+    allow_rewrite: bool = False,
+) -> tuple[str, list[str]]:
+    """The next version of `repo_id`, and the versions its target has lost.
+
+    `target` maps each tag on the target to its commit. Numbering goes on after the highest
+    version of the factory's record and the target together, so a number is never given
+    twice even when the target lost some. A recorded version the target no longer has, or
+    has at another commit, is lost: LostVersionsError, unless `allow_rewrite` (then the caller
+    reports the loss) or a rewrite has reported it before.
+    """
+    lost = sorted(
+        {
+            mine.version
+            for mine in recorded
+            if not mine.reported_lost and target.get(mine.version) != mine.commit_sha
+        },
+        key=_version_order,
+    )
+    if lost and not allow_rewrite:
+        raise LostVersionsError(
+            f"dataset repo {repo_id} lost versions this factory published to it: "
+            f"{', '.join(lost)} (deleted, replaced or re-tagged); re-run with --allow-rewrite "
+            "to publish after them, or use a new publish.repo_id"
+        )
+    numbered = [mine.version for mine in recorded] + list(target)
+    return next_version(numbered, today), lost
+
+
+def _version_order(version: str) -> tuple[int, ...]:
+    # Numerically, so -10 sorts after -9; a recorded version passed check_version.
+    return tuple(int(part) for part in VERSION_PATTERN.match(version).groups())
 
 
 def rows_to_parquet(rows: pd.DataFrame) -> bytes:
