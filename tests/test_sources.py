@@ -380,3 +380,85 @@ def test_the_same_source_twice_is_refused_by_position(con, tmp_path: Path) -> No
     twice = [DemoSource(count=2, seed=1), DemoSource(count=3, seed=2)]
     with pytest.raises(SourceError, match=r"sources\[0\] and sources\[1\].*\(demo\)"):
         load_sources(con, "run-1", twice, tmp_path)
+
+
+DEEP = "[" * 100_000
+
+
+def assert_tests(code: str) -> dict:
+    return {"style": "assert", "entry_point": "f", "code": code}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            DEEP,
+            "line 2: not valid JSON: RecursionError: maximum recursion depth exceeded "
+            "while decoding a JSON array",
+        ),
+        (
+            '{"text": "Big.", "tests": ' + "1" * 5000 + "}",
+            "line 2: not valid JSON: ValueError: Exceeds the limit (4300 digits)",
+        ),
+        (
+            json.dumps({"text": "Deep tests.", "tests": DEEP}),
+            "line 2: tests: not valid JSON: RecursionError: maximum recursion depth exceeded",
+        ),
+        (
+            json.dumps({"text": "Deep code.", "tests": assert_tests("-" * 100_000 + "1")}),
+            "line 2: tests: assert test code does not compile: MemoryError",
+        ),
+        (
+            json.dumps({"text": "Sum.", "tests": assert_tests("x = " + "1 + " * 100_000 + "1")}),
+            "line 2: tests: assert test code does not compile: RecursionError: "
+            "maximum recursion depth exceeded during compilation",
+        ),
+        (
+            '{"text": "Say \\ud800.", "tests": [{"input": "", "output": "hi"}]}',
+            "line 2: text is not valid Unicode: a lone surrogate at character 4",
+        ),
+        (
+            '{"text": "Say hi.", "tests": [{"input": "", "output": "\\udfff"}]}',
+            "line 2: tests: case 1 'output' is not valid Unicode: a lone surrogate at character 0",
+        ),
+        (
+            '{"text": "Say hi.", "tests": [{"input": "", "output": "hi"}], "reference": "\\ud800"}',
+            "line 2: reference is not valid Unicode: a lone surrogate at character 0",
+        ),
+    ],
+    ids=[
+        "deep-line",
+        "huge-int",
+        "deep-tests-string",
+        "code-too-deep",
+        "code-recursion",
+        "surrogate-text",
+        "surrogate-tests",
+        "surrogate-reference",
+    ],
+)
+def test_a_row_that_breaks_its_parser_is_quarantined_and_the_rows_beside_it_load(
+    tmp_path: Path, con, line: str, reason: str
+) -> None:
+    good = [json.dumps({"text": text, "tests": STDIO}) for text in (ADD_TEXT, "Print 3.")]
+    (tmp_path / "p.jsonl").write_text(f"{good[0]}\n{line}\n{good[1]}\n", encoding="utf-8")
+
+    counts = load_sources(con, "run", [FileSource(kind="jsonl", path="p.jsonl")], tmp_path)
+
+    assert counts == {"loaded": 2, "quarantined": 1}
+    assert reasons_of(con)[1].startswith(reason)
+    assert [row[3] for row in prompts_of(con)] == [ADD_TEXT, "Print 3."]
+
+
+def test_a_row_of_odd_types_is_quarantined_with_what_it_held(tmp_path: Path, con) -> None:
+    # DuckDB hands a MAP over as a dict with keys of its type, which JSON cannot hold.
+    sources = [
+        SQLSource(query="SELECT 'Print 1.' AS text, MAP {1.5: 'a'} AS tests"),
+        SQLSource(query="""SELECT 'Print 2.' AS text, '[{"input": "", "output": "2"}]' AS tests"""),
+    ]
+
+    assert load_sources(con, "run", sources, tmp_path) == {"loaded": 1, "quarantined": 1}
+    reason, raw = con.execute("SELECT reason, raw FROM quarantine").fetchone()
+    assert reason == "row 0: tests: no 'style'"
+    assert raw == "{'text': 'Print 1.', 'tests': {Decimal('1.5'): 'a'}}"

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tessy_factory.config import OutputComparison, describe_errors
-from tessy_factory.sources.readers import RawRow
+from tessy_factory.sources.readers import RawRow, exception_reason
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,10 @@ def normalise_tests(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidTestsError(f"not valid JSON: {exc}") from exc
+        except Exception as exc:
+            # As for a JSONL line: deep nesting or a huge integer break the parser too.
+            reason = exception_reason(exc, json.JSONDecodeError)
+            raise InvalidTestsError(f"not valid JSON: {reason}") from exc
     if isinstance(value, list):
         value = {"style": "stdio", "cases": value}
     if not isinstance(value, dict):
@@ -144,6 +146,8 @@ def _stdio_case(number: int, case: Any) -> dict[str, str]:
             raise InvalidTestsError(
                 f"case {number} {key!r} is not a string (got {_type_name(case[key])})"
             )
+        if (at := _lone_surrogate(case[key])) is not None:
+            raise InvalidTestsError(f"case {number} {key!r} is not valid Unicode: {at}")
     extra = sorted(set(case) - {"input", "output"})
     if extra:
         raise InvalidTestsError(f"case {number} has unexpected keys {extra}")
@@ -174,8 +178,10 @@ def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
 def _compiles(code: str, what: str) -> None:
     try:
         compile(code, "tests", "exec")
-    except (SyntaxError, ValueError) as exc:
-        raise InvalidTestsError(f"{what} does not compile: {exc}") from exc
+    except Exception as exc:
+        # Code nested too deep makes the compiler raise MemoryError or RecursionError.
+        reason = exception_reason(exc, SyntaxError, ValueError)
+        raise InvalidTestsError(f"{what} does not compile: {reason}") from exc
 
 
 def _reject_extra_keys(value: dict[str, Any], allowed: set[str]) -> None:
@@ -188,6 +194,16 @@ def _present(value: dict[str, Any]) -> dict[str, Any]:
     # Columnar sources (Parquet, Arrow-backed datasets, DuckDB structs) store one struct type
     # for the whole column and fill the keys a row lacks with null: null means absent.
     return {key: item for key, item in value.items() if item is not None}
+
+
+def _lone_surrogate(value: str) -> str | None:
+    """Where `value` holds a lone surrogate (JSON's "\\ud800" escape decodes to one), which
+    no UTF-8 column can store; None when it holds none."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate at character {exc.start}"
+    return None
 
 
 def _type_name(value: Any) -> str:
@@ -209,8 +225,17 @@ def reject(raw: RawRow, problem: str) -> Rejected:
     """A quarantine row for `raw`, its reason prefixed with where the row is (line or row)."""
     text = raw.raw
     if text is None and raw.fields is not None:
-        text = json.dumps(raw.fields, ensure_ascii=False, default=str)
+        text = _shown(raw.fields)
     return Rejected(raw.source, raw.row, f"{raw.where}: {problem}", text)
+
+
+def _shown(fields: dict[str, Any]) -> str:
+    """A row read from columns, as text for its quarantine record: JSON where it can be, else
+    Python's view (a DuckDB MAP arrives as a dict whose keys, decimals or dates, JSON lacks)."""
+    try:
+        return json.dumps(fields, ensure_ascii=False, default=str)
+    except TypeError:
+        return repr(fields)
 
 
 def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> Prompt:
@@ -222,6 +247,8 @@ def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> P
         raise _RowProblem("missing text")
     if not isinstance(text, str):
         raise _RowProblem(f"text is not a string (got {_type_name(text)})")
+    if (at := _lone_surrogate(text)) is not None:
+        raise _RowProblem(f"text is not valid Unicode: {at}")
     text = normalise_text(text)
     if not text:
         raise _RowProblem("text is empty")
@@ -234,4 +261,6 @@ def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> P
     reference = fields.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise _RowProblem(f"reference is not a string (got {_type_name(reference)})")
+    if reference is not None and (at := _lone_surrogate(reference)) is not None:
+        raise _RowProblem(f"reference is not valid Unicode: {at}")
     return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, license)

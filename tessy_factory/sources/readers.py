@@ -128,12 +128,23 @@ def _jsonl_row(label: str, index: int, line: bytes) -> RawRow:
         )
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return RawRow(label, index, where, problem=f"not valid JSON: {exc}", raw=text)
+    except Exception as exc:
+        # Any exception: a valid-looking line can still break the parser (RecursionError when
+        # nested too deep, ValueError for a huge integer), and it is one bad row all the same.
+        problem = f"not valid JSON: {exception_reason(exc, json.JSONDecodeError)}"
+        return RawRow(label, index, where, problem=problem, raw=text)
     if not isinstance(value, dict):
         problem = f"expected a JSON object, got {type(value).__name__}"
         return RawRow(label, index, where, problem=problem, raw=text)
     return RawRow(label, index, where, fields=value, raw=text)
+
+
+def exception_reason(exc: Exception, *expected: type[Exception]) -> str:
+    """`exc` worded for a quarantine reason: an expected exception by its message alone, any
+    other one (RecursionError, MemoryError, ...) led by its type, as its message may be empty."""
+    if isinstance(exc, expected):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _read_parquet(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
