@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS prompts (
     license       VARCHAR NOT NULL,
     PRIMARY KEY (run_id, prompt_id)
 );
+-- Where a row is in its source, for people ("line 8" of a JSONL file, "row 7" elsewhere), as
+-- its quarantine reason would say it; NULL in rows stored before the column was added.
+ALTER TABLE prompts ADD COLUMN IF NOT EXISTS location VARCHAR;
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id        VARCHAR NOT NULL,
@@ -33,6 +36,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw           VARCHAR,
     PRIMARY KEY (run_id, source, source_row)
 );
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS location VARCHAR; -- as in prompts
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS kind VARCHAR; -- not valid JSON | duplicate | ...
 
 CREATE TABLE IF NOT EXISTS generations (
     run_id          VARCHAR NOT NULL,

@@ -121,7 +121,8 @@ def test_a_prompt_the_judge_fails_on_is_unchecked_left_out_and_counted(home, pre
     assert funnel_counts["tests_unchecked"] == 1 and funnel_counts["tests_excluded"] == 0
     assert list(funnel_counts)[2:4] == ["tests_excluded", "tests_unchecked"]
     assert "| tests unchecked | 1 |" in report
-    assert f" row 1: {reason}" in report
+    # Named by its line, as a quarantine reason would name it (not by its 0-based row).
+    assert f"- jsonl:prompts.jsonl line 2: {reason}" in report
 
     # With its Python back, a re-run checks the unchecked prompt again, and generates for it.
     restore_python(home)

@@ -23,6 +23,7 @@ from tessy_factory.config import (
 )
 from tessy_factory.db import connect
 from tessy_factory.demo.problems import TASK_KINDS
+from tessy_factory.report import build_report
 from tessy_factory.sources import (
     InvalidTestsError,
     SourceError,
@@ -462,3 +463,49 @@ def test_a_row_of_odd_types_is_quarantined_with_what_it_held(tmp_path: Path, con
     reason, raw = con.execute("SELECT reason, raw FROM quarantine").fetchone()
     assert reason == "row 0: tests: no 'style'"
     assert raw == "{'text': 'Print 1.', 'tests': {Decimal('1.5'): 'a'}}"
+
+
+def test_the_report_lists_quarantined_rows_by_reason_and_by_line(tmp_path: Path, con) -> None:
+    def row(text: str | None, tests: object) -> bytes:
+        return json.dumps({"text": text, "tests": tests}).encode()
+
+    flags = {"case_sensitive": "maybe", "float_tolerance": -1}  # two errors: two lines
+    lines = [
+        row(ADD_TEXT, STDIO),
+        b"{oops",
+        b"[1]",
+        row(None, STDIO),
+        row("Pipe.", {"style": "a|b"}),
+        row("Flags.", {"style": "stdio", "cases": STDIO, "comparison": flags}),
+        b'{"text": "caf\xe9", "tests": []}',
+        *(row(f"Print {n}.", STDIO) for n in range(9)),
+        row("No cases.", []),
+        *(row(ADD_TEXT, STDIO) for _ in range(4)),
+    ]
+    (tmp_path / "p.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    load_sources(con, "run", [FileSource(kind="jsonl", path="p.jsonl")], tmp_path)
+
+    report = build_report(con, "run", [], "", releasing=False)
+
+    assert "## Quarantined rows" in report
+    section = report.split("## Quarantined rows\n\n")[1].split("\n## ")[0]
+    assert "Source rows quarantined: 11;" in section
+    for kind, rows in [
+        ("duplicate", 4),
+        ("invalid tests", 3),
+        ("invalid text", 1),
+        ("not a JSON object", 1),
+        ("not valid JSON", 1),
+        ("not valid UTF-8", 1),
+    ]:
+        assert f"| {kind} | {rows} |" in section
+    assert "| jsonl:p.jsonl | line 17 | tests: stdio tests need a non-empty list 'cases' |" in (
+        section
+    )
+    assert "| jsonl:p.jsonl | line 5 | tests: unknown style 'a\\|b' |" in section
+    assert "valid boolean, unable to interpret input<br>" in section
+    table = [line for line in section.splitlines() if line.startswith("| jsonl:")]
+    assert [line.split(" | ")[1] for line in table] == [
+        f"line {n}" for n in [*range(2, 8), 17, 18, 19, 20]
+    ]
+    assert "and 1 more" in section

@@ -19,6 +19,7 @@ import pyarrow as pa
 from tessy_factory.db import sql
 from tessy_factory.sources.normalise import Prompt, Rejected, normalise, reject
 from tessy_factory.sources.readers import (
+    RowProblem,
     Source,
     SourceError,
     read_rows,
@@ -38,6 +39,7 @@ PROMPT_SCHEMA = pa.schema(
         ("reference", pa.string()),
         ("source", pa.string()),
         ("source_row", pa.int64()),
+        ("location", pa.string()),
         ("license", pa.string()),
     ]
 )
@@ -45,6 +47,8 @@ QUARANTINE_SCHEMA = pa.schema(
     [
         ("source", pa.string()),
         ("source_row", pa.int64()),
+        ("location", pa.string()),
+        ("kind", pa.string()),
         ("reason", pa.string()),
         ("raw", pa.string()),
     ]
@@ -98,7 +102,8 @@ def _outcomes(sources: list[Source], base_dir: Path) -> Iterator[Prompt | Reject
             if isinstance(outcome, Prompt):
                 if outcome.prompt_id in first_seen:
                     first = first_seen[outcome.prompt_id]
-                    outcome = reject(raw, f"duplicate of {first} (same prompt_id)")
+                    problem = RowProblem("duplicate", f"duplicate of {first} (same prompt_id)")
+                    outcome = reject(raw, problem)
                 else:
                     first_seen[outcome.prompt_id] = f"{raw.source} {raw.where}"
             yield outcome

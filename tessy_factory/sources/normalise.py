@@ -30,12 +30,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from tessy_factory.config import OutputComparison, describe_errors
-from tessy_factory.sources.readers import RawRow, exception_reason
+from tessy_factory.sources.readers import RawRow, RowProblem, exception_reason
+
+# The kinds of problem a row's fields can have (see `RowProblem`).
+BAD_TEXT, BAD_TESTS, BAD_REFERENCE = "invalid text", "invalid tests", "invalid reference"
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """A row of the `prompts` table (without the run id)."""
+    """A row of the `prompts` table (without the run id); `location` is the row's `where`."""
 
     prompt_id: str
     text: str
@@ -43,15 +46,19 @@ class Prompt:
     reference: str | None
     source: str
     source_row: int
+    location: str
     license: str
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A row of the `quarantine` table (without the run id)."""
+    """A row of the `quarantine` table (without the run id): `reason` is the problem's
+    message after the row's `location` ("line 8: missing text"), `kind` the problem's kind."""
 
     source: str
     source_row: int
+    location: str
+    kind: str
     reason: str
     raw: str | None
 
@@ -61,7 +68,11 @@ class InvalidTestsError(ValueError):
 
 
 class _RowProblem(ValueError):
-    """Why a row cannot become a prompt; becomes the quarantine reason."""
+    """Why a row cannot become a prompt; becomes its quarantine reason."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = RowProblem(kind, message)
 
 
 def normalise_text(text: str) -> str:
@@ -215,18 +226,21 @@ def normalise(
 ) -> Prompt | Rejected:
     """A prompt ready for the `prompts` table, or the reason the row is quarantined;
     `comparison` is the source's comparison flags."""
+    if raw.problem is not None:
+        return reject(raw, raw.problem)
     try:
         return _prompt(raw, license, comparison)
     except _RowProblem as exc:
-        return reject(raw, str(exc))
+        return reject(raw, exc.problem)
 
 
-def reject(raw: RawRow, problem: str) -> Rejected:
+def reject(raw: RawRow, problem: RowProblem) -> Rejected:
     """A quarantine row for `raw`, its reason prefixed with where the row is (line or row)."""
     text = raw.raw
     if text is None and raw.fields is not None:
         text = _shown(raw.fields)
-    return Rejected(raw.source, raw.row, f"{raw.where}: {problem}", text)
+    reason = f"{raw.where}: {problem.message}"
+    return Rejected(raw.source, raw.row, raw.where, problem.kind, reason, text)
 
 
 def _shown(fields: dict[str, Any]) -> str:
@@ -239,28 +253,27 @@ def _shown(fields: dict[str, Any]) -> str:
 
 
 def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> Prompt:
-    if raw.problem is not None:
-        raise _RowProblem(raw.problem)
     fields = raw.fields or {}
     text = fields.get("text")
     if text is None:
-        raise _RowProblem("missing text")
+        raise _RowProblem(BAD_TEXT, "missing text")
     if not isinstance(text, str):
-        raise _RowProblem(f"text is not a string (got {_type_name(text)})")
+        raise _RowProblem(BAD_TEXT, f"text is not a string (got {_type_name(text)})")
     if (at := _lone_surrogate(text)) is not None:
-        raise _RowProblem(f"text is not valid Unicode: {at}")
+        raise _RowProblem(BAD_TEXT, f"text is not valid Unicode: {at}")
     text = normalise_text(text)
     if not text:
-        raise _RowProblem("text is empty")
+        raise _RowProblem(BAD_TEXT, "text is empty")
     if fields.get("tests") is None:
-        raise _RowProblem("missing tests")
+        raise _RowProblem(BAD_TESTS, "missing tests")
     try:
         tests = with_source_comparison(normalise_tests(fields["tests"]), comparison)
     except InvalidTestsError as exc:
-        raise _RowProblem(f"tests: {exc}") from exc
+        raise _RowProblem(BAD_TESTS, f"tests: {exc}") from exc
     reference = fields.get("reference")
     if reference is not None and not isinstance(reference, str):
-        raise _RowProblem(f"reference is not a string (got {_type_name(reference)})")
+        message = f"reference is not a string (got {_type_name(reference)})"
+        raise _RowProblem(BAD_REFERENCE, message)
     if reference is not None and (at := _lone_surrogate(reference)) is not None:
-        raise _RowProblem(f"reference is not valid Unicode: {at}")
-    return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, license)
+        raise _RowProblem(BAD_REFERENCE, f"reference is not valid Unicode: {at}")
+    return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, raw.where, license)
