@@ -1,4 +1,4 @@
-"""Task: read the build's prompt sources into the normalised `prompts` table."""
+"""Tasks: read the build's prompt sources as candidate rows, then settle one row per prompt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory.config import PromptSource
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
-from tessy_factory.sources import load_sources
+from tessy_factory.sources import load_sources, settle_candidates
 
 
 @task(name="load-prompts", cache_policy=NO_CACHE)
@@ -21,4 +21,14 @@ def load_prompts(
     with connect(home.database) as con:
         counts = load_sources(con, run_id, sources, base_dir)
     get_run_logger().info("prompts: %s", counts)
+    return counts
+
+
+@task(name="settle-prompts", cache_policy=NO_CACHE)
+def settle_prompts(run_id: str, home: FactoryHome) -> dict[str, int]:
+    """Keep one row per prompt (the first whose tests passed the check, when it ran) and
+    quarantine the other rows of the same text as its duplicates."""
+    with connect(home.database) as con:
+        counts = settle_candidates(con, run_id)
+    get_run_logger().info("prompts settled: %s", counts)
     return counts

@@ -21,6 +21,7 @@ from tessy_factory.config import (
     SQLSource,
     VerificationConfig,
 )
+from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
 from tessy_factory.demo.problems import TASK_KINDS
 from tessy_factory.report import build_report
@@ -31,6 +32,7 @@ from tessy_factory.sources import (
     normalise_tests,
     normalise_text,
     prompt_id,
+    settle_candidates,
 )
 from tessy_factory.sources import load as load_module
 from tessy_factory.verify.judge import Judge, Verdict
@@ -56,10 +58,13 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
         yield connection
 
 
-def prompts_of(con: duckdb.DuckDBPyConnection, run_id: str = "run") -> list[tuple]:
+def prompts_of(
+    con: duckdb.DuckDBPyConnection, table: str = "prompts", run_id: str = "run"
+) -> list[tuple]:
+    """The rows settled as prompts, or those a load stored as candidates."""
     return con.execute(
         "SELECT source, source_row, prompt_id, text, tests, reference, license "
-        "FROM prompts WHERE run_id = ? ORDER BY source, source_row",
+        f"FROM {table} WHERE run_id = ? ORDER BY source, source_row",
         [run_id],
     ).fetchall()
 
@@ -162,8 +167,14 @@ def test_jsonl_keeps_good_rows_and_quarantines_bad_ones_by_line(tmp_path: Path, 
     source = FileSource(kind="jsonl", path="prompts.jsonl", license="MIT")
 
     counts = load_sources(con, "run", [source], tmp_path)
+    # Every row is in the funnel before settling as after.
+    assert funnel(con, "run")["prompts_in"] == 9
+    # The check off, the first row of a text is its prompt.
+    settled = settle_candidates(con, "run")
 
-    assert counts == {"loaded": 2, "quarantined": 7}
+    assert counts == {"loaded": 3, "quarantined": 6}
+    assert settled == {"prompts": 2, "duplicates": 1}
+    assert (funnel(con, "run")["prompts_in"], funnel(con, "run")["quarantined"]) == (9, 7)
     reasons = reasons_of(con)
     assert reasons[1].startswith("line 2: not valid JSON: Expecting ','")
     assert reasons[2] == "line 3: missing text"
@@ -213,7 +224,7 @@ def test_a_sources_comparison_flags_go_under_its_problems_own(tmp_path: Path, co
         kind="jsonl", path="p.jsonl", comparison={"case_sensitive": True, "float_tolerance": 1e-3}
     )
     assert load_sources(con, "run", [source], tmp_path) == {"loaded": 3, "quarantined": 0}
-    stored = {row[3]: json.loads(row[4]) for row in prompts_of(con)}
+    stored = {row[3]: json.loads(row[4]) for row in prompts_of(con, "prompt_candidates")}
     assert stored["Plain."]["comparison"] == {
         "case_sensitive": True,
         "float_relative_tolerance": 1e-3,
@@ -232,7 +243,8 @@ def test_jsonl_limit_counts_rows_not_blank_lines(tmp_path: Path, con) -> None:
     (tmp_path / "p.jsonl").write_text("\n\n".join(rows), encoding="utf-8")
     source = FileSource(kind="jsonl", path="p.jsonl", limit=3)
     assert load_sources(con, "run", [source], tmp_path) == {"loaded": 3, "quarantined": 0}
-    assert [row[3] for row in prompts_of(con)] == ["Print 0.", "Print 1.", "Print 2."]
+    texts = [row[3] for row in prompts_of(con, "prompt_candidates")]
+    assert texts == ["Print 0.", "Print 1.", "Print 2."]
 
 
 def test_parquet_with_string_and_struct_tests(tmp_path: Path, con) -> None:
@@ -265,7 +277,7 @@ def test_parquet_with_string_and_struct_tests(tmp_path: Path, con) -> None:
 
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 4, "quarantined": 1}
     assert reasons_of(con) == {1: "row 1: missing tests"}
-    stored = {row[3]: row for row in prompts_of(con)}
+    stored = {row[3]: row for row in prompts_of(con, "prompt_candidates")}
     assert stored[ADD_TEXT][5:] == ("print(3)", "CC-BY-4.0")
     assert json.loads(stored["Write add."][4]) == {
         "style": "assert",
@@ -292,7 +304,7 @@ def test_hf_datasets_from_disk_from_a_data_file_and_a_missing_hub_id(tmp_path: P
 
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 2, "quarantined": 1}
     assert reasons_of(con) == {1: "row 1: tests: unknown style 'nope'"}
-    assert [row[:2] + row[5:] for row in prompts_of(con)] == [
+    assert [row[:2] + row[5:] for row in prompts_of(con, "prompt_candidates")] == [
         ("hf:more.jsonl:test", 0, None, "unknown"),
         ("hf:saved:train", 0, "print(3)", "MIT"),
     ]
@@ -315,7 +327,7 @@ def test_duckdb_query_source(tmp_path: Path, con) -> None:
         SQLSource(query="SELECT text, tests, 'print(7)' AS reference FROM 'extra.parquet'"),
     ]
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 2, "quarantined": 0}
-    stored = {row[3]: row for row in prompts_of(con)}
+    stored = {row[3]: row for row in prompts_of(con, "prompt_candidates")}
     assert json.loads(stored["Add two numbers"][4]) == {
         "style": "stdio",
         "cases": [{"input": "1 2", "output": "3"}],
@@ -344,11 +356,15 @@ def test_loading_a_run_twice_adds_nothing(tmp_path: Path, con, monkeypatch) -> N
     (tmp_path / "p.jsonl").write_text("\n".join([*rows, "{oops"]), encoding="utf-8")
     sources = [FileSource(kind="jsonl", path="p.jsonl")]
 
-    first = load_sources(con, "run", sources, tmp_path)
-    second = load_sources(con, "run", sources, tmp_path)
-    other_run = load_sources(con, "other", sources, tmp_path)
+    def load_and_settle(run_id: str) -> tuple[dict, dict]:
+        return load_sources(con, run_id, sources, tmp_path), settle_candidates(con, run_id)
 
-    assert first == second == other_run == {"loaded": 5, "quarantined": 4}
+    first = load_and_settle("run")
+    second = load_and_settle("run")
+    other_run = load_and_settle("other")
+
+    assert first == second == other_run
+    assert first == ({"loaded": 8, "quarantined": 1}, {"prompts": 5, "duplicates": 3})
     table_counts = con.execute(
         "SELECT (SELECT count(*) FROM prompts), (SELECT count(*) FROM quarantine)"
     ).fetchone()
@@ -358,7 +374,7 @@ def test_loading_a_run_twice_adds_nothing(tmp_path: Path, con, monkeypatch) -> N
 def test_demo_source(tmp_path: Path, con) -> None:
     counts = load_sources(con, "run", [DemoSource(count=6, seed=7)], tmp_path)
     assert counts["loaded"] + counts["quarantined"] == 6 and counts["loaded"] >= 1
-    for source, _, _, text, tests, reference, license in prompts_of(con):
+    for source, _, _, text, tests, reference, license in prompts_of(con, "prompt_candidates"):
         assert (source, license) == ("demo", "Apache-2.0")
         assert text and reference
         parsed = json.loads(tests)
@@ -368,7 +384,7 @@ def test_demo_source(tmp_path: Path, con) -> None:
 def test_the_demos_uppercase_task_is_judged_with_case(tmp_path: Path, con) -> None:
     # Its typical wrong answer, title case, passes problemtools' case-insensitive default.
     load_sources(con, "run", [DemoSource(count=len(TASK_KINDS), seed=7)], tmp_path)
-    uppercase = [row for row in prompts_of(con) if "uppercase" in row[3]]
+    uppercase = [row for row in prompts_of(con, "prompt_candidates") if "uppercase" in row[3]]
     assert uppercase
     tests = json.loads(uppercase[0][4])
     judge = Judge.from_config(VerificationConfig())
@@ -449,7 +465,7 @@ def test_a_row_that_breaks_its_parser_is_quarantined_and_the_rows_beside_it_load
 
     assert counts == {"loaded": 2, "quarantined": 1}
     assert reasons_of(con)[1].startswith(reason)
-    assert [row[3] for row in prompts_of(con)] == [ADD_TEXT, "Print 3."]
+    assert [row[3] for row in prompts_of(con, "prompt_candidates")] == [ADD_TEXT, "Print 3."]
 
 
 def test_a_row_of_odd_types_is_quarantined_with_what_it_held(tmp_path: Path, con) -> None:
@@ -484,6 +500,7 @@ def test_the_report_lists_quarantined_rows_by_reason_and_by_line(tmp_path: Path,
     ]
     (tmp_path / "p.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     load_sources(con, "run", [FileSource(kind="jsonl", path="p.jsonl")], tmp_path)
+    settle_candidates(con, "run")
 
     report = build_report(con, "run", [], "", releasing=False)
 

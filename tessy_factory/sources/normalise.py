@@ -38,7 +38,9 @@ BAD_TEXT, BAD_TESTS, BAD_REFERENCE = "invalid text", "invalid tests", "invalid r
 
 @dataclass(frozen=True)
 class Prompt:
-    """A row of the `prompts` table (without the run id); `location` is the row's `where`."""
+    """A normalised source row, a candidate for the `prompts` table: a row of
+    `prompt_candidates` before its load position and check. `location` is the row's `where`,
+    `raw` its text as read (kept for its quarantine record, should it be a duplicate)."""
 
     prompt_id: str
     text: str
@@ -48,6 +50,7 @@ class Prompt:
     source_row: int
     location: str
     license: str
+    raw: str | None
 
 
 @dataclass(frozen=True)
@@ -224,32 +227,32 @@ def _type_name(value: Any) -> str:
 def normalise(
     raw: RawRow, license: str, comparison: OutputComparison | None = None
 ) -> Prompt | Rejected:
-    """A prompt ready for the `prompts` table, or the reason the row is quarantined;
+    """A prompt candidate ready for `prompt_candidates`, or the row's quarantine record;
     `comparison` is the source's comparison flags."""
     if raw.problem is not None:
-        return reject(raw, raw.problem)
+        return _reject(raw, raw.problem)
     try:
         return _prompt(raw, license, comparison)
     except _RowProblem as exc:
-        return reject(raw, exc.problem)
+        return _reject(raw, exc.problem)
 
 
-def reject(raw: RawRow, problem: RowProblem) -> Rejected:
+def _reject(raw: RawRow, problem: RowProblem) -> Rejected:
     """A quarantine row for `raw`, its reason prefixed with where the row is (line or row)."""
-    text = raw.raw
-    if text is None and raw.fields is not None:
-        text = _shown(raw.fields)
     reason = f"{raw.where}: {problem.message}"
-    return Rejected(raw.source, raw.row, raw.where, problem.kind, reason, text)
+    return Rejected(raw.source, raw.row, raw.where, problem.kind, reason, _as_read(raw))
 
 
-def _shown(fields: dict[str, Any]) -> str:
-    """A row read from columns, as text for its quarantine record: JSON where it can be, else
-    Python's view (a DuckDB MAP arrives as a dict whose keys, decimals or dates, JSON lacks)."""
+def _as_read(raw: RawRow) -> str | None:
+    """The row as text for its quarantine record: its original text, else its fields as JSON
+    where they can be, else as Python shows them (a DuckDB MAP arrives as a dict whose keys,
+    decimals or dates, JSON lacks)."""
+    if raw.raw is not None or raw.fields is None:
+        return raw.raw
     try:
-        return json.dumps(fields, ensure_ascii=False, default=str)
+        return json.dumps(raw.fields, ensure_ascii=False, default=str)
     except TypeError:
-        return repr(fields)
+        return repr(raw.fields)
 
 
 def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> Prompt:
@@ -276,4 +279,14 @@ def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> P
         raise _RowProblem(BAD_REFERENCE, message)
     if reference is not None and (at := _lone_surrogate(reference)) is not None:
         raise _RowProblem(BAD_REFERENCE, f"reference is not valid Unicode: {at}")
-    return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, raw.where, license)
+    return Prompt(
+        prompt_id(text),
+        text,
+        tests,
+        reference,
+        raw.source,
+        raw.row,
+        raw.where,
+        license,
+        _as_read(raw),
+    )
