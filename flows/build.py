@@ -12,7 +12,7 @@ from tasks.generation import run_generation
 from tasks.publishing import publish
 from tasks.reporting import write_report
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
-from tasks.sourcing import fingerprint_sources, load_prompts
+from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tasks.verification import check_tests, verify
 from tessy_factory.config import BuildConfig
 from tessy_factory.home import FactoryHome
@@ -54,6 +54,7 @@ def build_dataset(
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
         check_tests(run_id, config.verification, home)
+        settle_prompts(run_id, home)
         run_generation(run_id, config, home)
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config.curation, home)

@@ -15,7 +15,7 @@ from tasks.predictor_training import (
     train_role_predictor,
 )
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
-from tasks.sourcing import fingerprint_sources, load_prompts
+from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
 
@@ -41,6 +41,7 @@ def train_boundary_predictors(
     try:
         if samples:
             load_prompts(run_id, config.sources, home, Path(config_dir))
+            settle_prompts(run_id, home)
         for role in ROLES:
             collect_traces(run_id, role, config, home, Path(config_dir))
             draw_windows(run_id, role, config, home)

@@ -1,6 +1,17 @@
 -- The drop funnel of a run: how many rows each stage received or let through.
 WITH
-    prompt_rows AS (SELECT count(*) AS n FROM prompts WHERE run_id = $run_id),
+    -- Every source row once: a row is a prompt candidate or quarantined at load, and after
+    -- settling its candidate is a prompt or quarantined as a duplicate.
+    prompt_rows AS (
+        SELECT count(*) AS n
+        FROM (
+            SELECT source, source_row FROM prompt_candidates WHERE run_id = $run_id
+            UNION
+            SELECT source, source_row FROM prompts WHERE run_id = $run_id
+            UNION
+            SELECT source, source_row FROM quarantine WHERE run_id = $run_id
+        )
+    ),
     quarantine_rows AS (SELECT count(*) AS n FROM quarantine WHERE run_id = $run_id),
     check_rows AS (
         SELECT
@@ -32,7 +43,7 @@ WITH
         SELECT coalesce(sum(n_rows), 0)::BIGINT AS n FROM releases WHERE run_id = $run_id
     )
 SELECT
-    prompt_rows.n + quarantine_rows.n AS prompts_in,
+    prompt_rows.n AS prompts_in,
     quarantine_rows.n AS quarantined,
     check_rows.excluded AS tests_excluded,
     check_rows.unchecked AS tests_unchecked,

@@ -26,6 +26,30 @@ CREATE TABLE IF NOT EXISTS prompts (
     license       VARCHAR NOT NULL,
     PRIMARY KEY (run_id, prompt_id)
 );
+-- Where a row is in its source, for people ("line 8" of a JSONL file, "row 7" elsewhere), as
+-- its quarantine reason would say it; NULL in rows stored before the column was added.
+ALTER TABLE prompts ADD COLUMN IF NOT EXISTS location VARCHAR;
+
+-- Every source row that normalised into a prompt, before duplicates are settled: rows with
+-- the same text share a prompt_id but may differ in tests. The test check runs per row; then
+-- each prompt_id is settled on one row, copied to `prompts`, and the others are quarantined
+-- as duplicates (tessy_factory/sources/settle.py).
+CREATE TABLE IF NOT EXISTS prompt_candidates (
+    run_id        VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    source_row    BIGINT NOT NULL,
+    position      BIGINT NOT NULL,           -- load order: sources as configured, then rows
+    location      VARCHAR NOT NULL,          -- as in prompts
+    prompt_id     VARCHAR NOT NULL,
+    text          VARCHAR NOT NULL,
+    tests         JSON NOT NULL,
+    reference     VARCHAR,
+    license       VARCHAR NOT NULL,
+    raw           VARCHAR,                   -- the row as read, for its quarantine record
+    status        VARCHAR,                   -- its test check: ok | excluded | unchecked
+    reason        VARCHAR,                   -- why excluded or unchecked
+    PRIMARY KEY (run_id, source, source_row)
+);
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id        VARCHAR NOT NULL,
@@ -35,6 +59,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw           VARCHAR,
     PRIMARY KEY (run_id, source, source_row)
 );
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS location VARCHAR; -- as in prompts
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS kind VARCHAR; -- not valid JSON | duplicate | ...
 
 CREATE TABLE IF NOT EXISTS generations (
     run_id          VARCHAR NOT NULL,

@@ -38,26 +38,39 @@ def open_judge(config: VerificationConfig) -> Judge:
 
 @task(name="check-tests", cache_policy=NO_CACHE)
 def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[str, int]:
-    """Exclude each prompt whose tests accept an empty program or reject its own reference.
+    """Exclude each prompt candidate whose tests accept an empty program or reject its own
+    reference; counts the rows checked by outcome.
 
-    References are Python programs, so they are checked with a Python judge whatever the
-    build's language. A sandbox failure marks the prompt `unchecked`, with the judge's
-    reason: a re-run checks it again, and until then it is generated for and published only
-    with `curation.include_unchecked_prompts`.
+    Rows of the same text (one prompt_id) are checked in load order until one passes: that
+    one becomes the prompt when the candidates are settled next (see
+    `tessy_factory.sources.settle`), so the rows after it need no check. References are
+    Python programs, so they are checked with a Python judge whatever the build's language.
+    A sandbox failure marks the row `unchecked`, with the judge's reason: a re-run checks it
+    again, and until then its prompt is generated for and published only with
+    `curation.include_unchecked_prompts`.
     """
     logger = get_run_logger()
     if not config.check_tests:
         return {}
     judge = open_judge(config.model_copy(update={"language": "python"}))
     counts = {"ok": 0, "excluded": 0, "unchecked": 0}
+    passed: set[str] = set()
     with connect(home.database) as con:
-        pending = con.execute(sql("prompts_unchecked"), [run_id]).fetchall()
-        for prompt_id, tests, reference in pending:
+        pending = con.execute(sql("candidates_to_check"), {"run_id": run_id}).fetchall()
+        for source, source_row, location, prompt_id, tests, reference in pending:
+            if prompt_id in passed:
+                continue
             status, reason = _checked(judge, json.loads(tests), reference)
             counts[status] += 1
-            if reason is not None:
-                logger.warning("check-tests: prompt %s %s: %s", prompt_id, status, reason)
-            con.execute(sql("insert_prompt_check"), [run_id, prompt_id, status, reason])
+            if status == "ok":
+                passed.add(prompt_id)
+            else:
+                where = f"{source} {location}"
+                logger.warning(
+                    "check-tests: prompt %s (%s) %s: %s", prompt_id, where, status, reason
+                )
+            row = [status, reason, run_id, source, source_row]
+            con.execute(sql("candidate_checked"), row)
     logger.info("check-tests: %s", counts)
     return counts
 

@@ -1,4 +1,5 @@
-"""The build report: the drop funnel, per-mode figures and the quality gate, as markdown."""
+"""The build report: the drop funnel, quarantined rows, per-mode figures and the quality gate,
+as markdown."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ CHECK_HEADINGS = {
 }
 # Failure reasons listed in the report, the most common first.
 REASONS_SHOWN = 10
+# Quarantined rows listed in the report, in source order, and the longest reason shown of
+# each (the `quarantine` table holds them all, whole).
+QUARANTINE_SHOWN = 10
+REASON_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ def build_report(
         f"{funnel_markdown(counts)}\n"
         f"{excluded_markdown(con, run_id)}"
         f"{failures_markdown(con, run_id)}"
+        f"{quarantine_markdown(con, run_id)}"
         "## Generation modes\n\n"
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"
@@ -130,7 +136,9 @@ def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     rows = con.execute(sql("excluded_prompts"), [run_id]).fetchall()
     text = ""
     for status, heading in CHECK_HEADINGS.items():
-        listed = [f"- {source} row {n}: {reason}" for s, source, n, reason in rows if s == status]
+        listed = [
+            f"- {source} {where}: {reason}" for s, source, where, reason in rows if s == status
+        ]
         if listed:
             text += "\n".join([heading, "", *listed]) + "\n\n"
     return text
@@ -148,3 +156,51 @@ def failures_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     if rows[0][2] > len(rows):
         lines.append(f"- ... and {rows[0][2] - len(rows)} other reasons")
     return "\n".join(lines) + "\n\n"
+
+
+def quarantine_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """How many source rows were quarantined for each kind of reason, and the first few, with
+    where each is and why; nothing when no row was."""
+    kinds = con.execute(sql("quarantine_kinds"), [run_id]).fetchall()
+    if not kinds:
+        return ""
+    total = sum(n for _, n in kinds)
+    rows = con.execute(
+        sql("quarantine_first"), {"run_id": run_id, "limit": QUARANTINE_SHOWN}
+    ).fetchall()
+    lines = [
+        "## Quarantined rows",
+        "",
+        f"Source rows quarantined: {total}; the `quarantine` table holds each with its raw row.",
+        "",
+        "| Reason | Rows |",
+        "| --- | ---: |",
+        *(f"| {markdown_cell(kind)} | {n} |" for kind, n in kinds),
+        "",
+        f"The first {len(rows)}, in source order:",
+        "",
+        "| Source | Where | Reason |",
+        "| --- | --- | --- |",
+        *(_quarantined_row(*row) for row in rows),
+    ]
+    if total > len(rows):
+        lines += ["", f"... and {total - len(rows)} more."]
+    return "\n".join(lines) + "\n\n"
+
+
+def _quarantined_row(source: str, location: str | None, reason: str) -> str:
+    # The reason opens with the location, shown apart; rows stored before locations were
+    # recorded keep theirs in the reason.
+    if location is not None:
+        reason = reason.removeprefix(f"{location}: ")
+    if len(reason) > REASON_CHARS:
+        reason = reason[: REASON_CHARS - 1] + "…"
+    cells = (source, location or "", reason)
+    return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"
+
+
+def markdown_cell(text: str) -> str:
+    """`text` safe in a markdown table cell: backslashes and pipes escaped, each line break
+    as <br> (a bare one would end the table's row)."""
+    escaped = text.replace("\\", "\\\\").replace("|", "\\|")
+    return "<br>".join(escaped.splitlines())

@@ -13,7 +13,7 @@ import pytest
 from flows.build import QualityGateFailed, build_dataset
 from tasks.generation import run_generation
 from tasks.runs import RunConflict, open_run
-from tasks.sourcing import load_prompts
+from tasks.sourcing import load_prompts, settle_prompts
 from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
@@ -101,8 +101,10 @@ def test_report_shows_each_mode_and_is_saved(built):
         assert f"| {mode} | 6 |" in report
     assert "Drop funnel" in report and "Quality gate" in report
     assert "| tests excluded | 2 |" in report
-    assert "row 3: its reference solution fails its tests (wrong_answer" in report
-    assert "row 4: its tests accept an empty program" in report
+    # JSONL rows are named by line, in the excluded list as in the quarantined rows.
+    assert "line 4: its reference solution fails its tests (wrong_answer" in report
+    assert "line 5: its tests accept an empty program" in report
+    assert "## Quarantined rows" in report and "| line 3 | missing tests |" in report
     assert f"| published | {result.rows} |" in report
     assert "**FAIL**" not in report
     # The cost of cooperation, from the stored time of each sample.
@@ -226,6 +228,7 @@ def test_the_same_config_writes_the_same_samples_in_another_run(
     for run_id in ("first", "second"):
         open_run(run_id, config, home, sources={})
         load_prompts(run_id, config.sources, home, tmp_path)
+        settle_prompts(run_id, home)
         run_generation(run_id, config, home)
     with connect(home.database) as con:
         texts = con.execute(
@@ -251,6 +254,7 @@ def test_a_resumed_build_whose_model_changed_is_refused_naming_it(
     )
     open_run("changed-1", config, FactoryHome.resolve(home), sources={})
     load_prompts("changed-1", config.sources, FactoryHome.resolve(home), tmp_path)
+    settle_prompts("changed-1", FactoryHome.resolve(home))
     run_generation("changed-1", config, FactoryHome.resolve(home))
     with connect(home / "factory.duckdb") as con:
         kept = json.loads(con.execute("SELECT models FROM runs").fetchone()[0])

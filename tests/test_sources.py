@@ -21,8 +21,10 @@ from tessy_factory.config import (
     SQLSource,
     VerificationConfig,
 )
+from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
 from tessy_factory.demo.problems import TASK_KINDS
+from tessy_factory.report import build_report
 from tessy_factory.sources import (
     InvalidTestsError,
     SourceError,
@@ -30,6 +32,7 @@ from tessy_factory.sources import (
     normalise_tests,
     normalise_text,
     prompt_id,
+    settle_candidates,
 )
 from tessy_factory.sources import load as load_module
 from tessy_factory.verify.judge import Judge, Verdict
@@ -55,10 +58,13 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
         yield connection
 
 
-def prompts_of(con: duckdb.DuckDBPyConnection, run_id: str = "run") -> list[tuple]:
+def prompts_of(
+    con: duckdb.DuckDBPyConnection, table: str = "prompts", run_id: str = "run"
+) -> list[tuple]:
+    """The rows settled as prompts, or those a load stored as candidates."""
     return con.execute(
         "SELECT source, source_row, prompt_id, text, tests, reference, license "
-        "FROM prompts WHERE run_id = ? ORDER BY source, source_row",
+        f"FROM {table} WHERE run_id = ? ORDER BY source, source_row",
         [run_id],
     ).fetchall()
 
@@ -161,8 +167,14 @@ def test_jsonl_keeps_good_rows_and_quarantines_bad_ones_by_line(tmp_path: Path, 
     source = FileSource(kind="jsonl", path="prompts.jsonl", license="MIT")
 
     counts = load_sources(con, "run", [source], tmp_path)
+    # Every row is in the funnel before settling as after.
+    assert funnel(con, "run")["prompts_in"] == 9
+    # The check off, the first row of a text is its prompt.
+    settled = settle_candidates(con, "run")
 
-    assert counts == {"loaded": 2, "quarantined": 7}
+    assert counts == {"loaded": 3, "quarantined": 6}
+    assert settled == {"prompts": 2, "duplicates": 1}
+    assert (funnel(con, "run")["prompts_in"], funnel(con, "run")["quarantined"]) == (9, 7)
     reasons = reasons_of(con)
     assert reasons[1].startswith("line 2: not valid JSON: Expecting ','")
     assert reasons[2] == "line 3: missing text"
@@ -212,7 +224,7 @@ def test_a_sources_comparison_flags_go_under_its_problems_own(tmp_path: Path, co
         kind="jsonl", path="p.jsonl", comparison={"case_sensitive": True, "float_tolerance": 1e-3}
     )
     assert load_sources(con, "run", [source], tmp_path) == {"loaded": 3, "quarantined": 0}
-    stored = {row[3]: json.loads(row[4]) for row in prompts_of(con)}
+    stored = {row[3]: json.loads(row[4]) for row in prompts_of(con, "prompt_candidates")}
     assert stored["Plain."]["comparison"] == {
         "case_sensitive": True,
         "float_relative_tolerance": 1e-3,
@@ -231,7 +243,8 @@ def test_jsonl_limit_counts_rows_not_blank_lines(tmp_path: Path, con) -> None:
     (tmp_path / "p.jsonl").write_text("\n\n".join(rows), encoding="utf-8")
     source = FileSource(kind="jsonl", path="p.jsonl", limit=3)
     assert load_sources(con, "run", [source], tmp_path) == {"loaded": 3, "quarantined": 0}
-    assert [row[3] for row in prompts_of(con)] == ["Print 0.", "Print 1.", "Print 2."]
+    texts = [row[3] for row in prompts_of(con, "prompt_candidates")]
+    assert texts == ["Print 0.", "Print 1.", "Print 2."]
 
 
 def test_parquet_with_string_and_struct_tests(tmp_path: Path, con) -> None:
@@ -264,7 +277,7 @@ def test_parquet_with_string_and_struct_tests(tmp_path: Path, con) -> None:
 
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 4, "quarantined": 1}
     assert reasons_of(con) == {1: "row 1: missing tests"}
-    stored = {row[3]: row for row in prompts_of(con)}
+    stored = {row[3]: row for row in prompts_of(con, "prompt_candidates")}
     assert stored[ADD_TEXT][5:] == ("print(3)", "CC-BY-4.0")
     assert json.loads(stored["Write add."][4]) == {
         "style": "assert",
@@ -291,7 +304,7 @@ def test_hf_datasets_from_disk_from_a_data_file_and_a_missing_hub_id(tmp_path: P
 
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 2, "quarantined": 1}
     assert reasons_of(con) == {1: "row 1: tests: unknown style 'nope'"}
-    assert [row[:2] + row[5:] for row in prompts_of(con)] == [
+    assert [row[:2] + row[5:] for row in prompts_of(con, "prompt_candidates")] == [
         ("hf:more.jsonl:test", 0, None, "unknown"),
         ("hf:saved:train", 0, "print(3)", "MIT"),
     ]
@@ -314,7 +327,7 @@ def test_duckdb_query_source(tmp_path: Path, con) -> None:
         SQLSource(query="SELECT text, tests, 'print(7)' AS reference FROM 'extra.parquet'"),
     ]
     assert load_sources(con, "run", sources, tmp_path) == {"loaded": 2, "quarantined": 0}
-    stored = {row[3]: row for row in prompts_of(con)}
+    stored = {row[3]: row for row in prompts_of(con, "prompt_candidates")}
     assert json.loads(stored["Add two numbers"][4]) == {
         "style": "stdio",
         "cases": [{"input": "1 2", "output": "3"}],
@@ -343,11 +356,15 @@ def test_loading_a_run_twice_adds_nothing(tmp_path: Path, con, monkeypatch) -> N
     (tmp_path / "p.jsonl").write_text("\n".join([*rows, "{oops"]), encoding="utf-8")
     sources = [FileSource(kind="jsonl", path="p.jsonl")]
 
-    first = load_sources(con, "run", sources, tmp_path)
-    second = load_sources(con, "run", sources, tmp_path)
-    other_run = load_sources(con, "other", sources, tmp_path)
+    def load_and_settle(run_id: str) -> tuple[dict, dict]:
+        return load_sources(con, run_id, sources, tmp_path), settle_candidates(con, run_id)
 
-    assert first == second == other_run == {"loaded": 5, "quarantined": 4}
+    first = load_and_settle("run")
+    second = load_and_settle("run")
+    other_run = load_and_settle("other")
+
+    assert first == second == other_run
+    assert first == ({"loaded": 8, "quarantined": 1}, {"prompts": 5, "duplicates": 3})
     table_counts = con.execute(
         "SELECT (SELECT count(*) FROM prompts), (SELECT count(*) FROM quarantine)"
     ).fetchone()
@@ -357,7 +374,7 @@ def test_loading_a_run_twice_adds_nothing(tmp_path: Path, con, monkeypatch) -> N
 def test_demo_source(tmp_path: Path, con) -> None:
     counts = load_sources(con, "run", [DemoSource(count=6, seed=7)], tmp_path)
     assert counts["loaded"] + counts["quarantined"] == 6 and counts["loaded"] >= 1
-    for source, _, _, text, tests, reference, license in prompts_of(con):
+    for source, _, _, text, tests, reference, license in prompts_of(con, "prompt_candidates"):
         assert (source, license) == ("demo", "Apache-2.0")
         assert text and reference
         parsed = json.loads(tests)
@@ -367,7 +384,7 @@ def test_demo_source(tmp_path: Path, con) -> None:
 def test_the_demos_uppercase_task_is_judged_with_case(tmp_path: Path, con) -> None:
     # Its typical wrong answer, title case, passes problemtools' case-insensitive default.
     load_sources(con, "run", [DemoSource(count=len(TASK_KINDS), seed=7)], tmp_path)
-    uppercase = [row for row in prompts_of(con) if "uppercase" in row[3]]
+    uppercase = [row for row in prompts_of(con, "prompt_candidates") if "uppercase" in row[3]]
     assert uppercase
     tests = json.loads(uppercase[0][4])
     judge = Judge.from_config(VerificationConfig())
@@ -380,3 +397,132 @@ def test_the_same_source_twice_is_refused_by_position(con, tmp_path: Path) -> No
     twice = [DemoSource(count=2, seed=1), DemoSource(count=3, seed=2)]
     with pytest.raises(SourceError, match=r"sources\[0\] and sources\[1\].*\(demo\)"):
         load_sources(con, "run-1", twice, tmp_path)
+
+
+DEEP = "[" * 100_000
+
+
+def assert_tests(code: str) -> dict:
+    return {"style": "assert", "entry_point": "f", "code": code}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            DEEP,
+            "line 2: not valid JSON: RecursionError: maximum recursion depth exceeded "
+            "while decoding a JSON array",
+        ),
+        (
+            '{"text": "Big.", "tests": ' + "1" * 5000 + "}",
+            "line 2: not valid JSON: ValueError: Exceeds the limit (4300 digits)",
+        ),
+        (
+            json.dumps({"text": "Deep tests.", "tests": DEEP}),
+            "line 2: tests: not valid JSON: RecursionError: maximum recursion depth exceeded",
+        ),
+        (
+            json.dumps({"text": "Deep code.", "tests": assert_tests("-" * 100_000 + "1")}),
+            "line 2: tests: assert test code does not compile: MemoryError",
+        ),
+        (
+            json.dumps({"text": "Sum.", "tests": assert_tests("x = " + "1 + " * 100_000 + "1")}),
+            "line 2: tests: assert test code does not compile: RecursionError: "
+            "maximum recursion depth exceeded during compilation",
+        ),
+        (
+            '{"text": "Say \\ud800.", "tests": [{"input": "", "output": "hi"}]}',
+            "line 2: text is not valid Unicode: a lone surrogate at character 4",
+        ),
+        (
+            '{"text": "Say hi.", "tests": [{"input": "", "output": "\\udfff"}]}',
+            "line 2: tests: case 1 'output' is not valid Unicode: a lone surrogate at character 0",
+        ),
+        (
+            '{"text": "Say hi.", "tests": [{"input": "", "output": "hi"}], "reference": "\\ud800"}',
+            "line 2: reference is not valid Unicode: a lone surrogate at character 0",
+        ),
+    ],
+    ids=[
+        "deep-line",
+        "huge-int",
+        "deep-tests-string",
+        "code-too-deep",
+        "code-recursion",
+        "surrogate-text",
+        "surrogate-tests",
+        "surrogate-reference",
+    ],
+)
+def test_a_row_that_breaks_its_parser_is_quarantined_and_the_rows_beside_it_load(
+    tmp_path: Path, con, line: str, reason: str
+) -> None:
+    good = [json.dumps({"text": text, "tests": STDIO}) for text in (ADD_TEXT, "Print 3.")]
+    (tmp_path / "p.jsonl").write_text(f"{good[0]}\n{line}\n{good[1]}\n", encoding="utf-8")
+
+    counts = load_sources(con, "run", [FileSource(kind="jsonl", path="p.jsonl")], tmp_path)
+
+    assert counts == {"loaded": 2, "quarantined": 1}
+    assert reasons_of(con)[1].startswith(reason)
+    assert [row[3] for row in prompts_of(con, "prompt_candidates")] == [ADD_TEXT, "Print 3."]
+
+
+def test_a_row_of_odd_types_is_quarantined_with_what_it_held(tmp_path: Path, con) -> None:
+    # DuckDB hands a MAP over as a dict with keys of its type, which JSON cannot hold.
+    sources = [
+        SQLSource(query="SELECT 'Print 1.' AS text, MAP {1.5: 'a'} AS tests"),
+        SQLSource(query="""SELECT 'Print 2.' AS text, '[{"input": "", "output": "2"}]' AS tests"""),
+    ]
+
+    assert load_sources(con, "run", sources, tmp_path) == {"loaded": 1, "quarantined": 1}
+    reason, raw = con.execute("SELECT reason, raw FROM quarantine").fetchone()
+    assert reason == "row 0: tests: no 'style'"
+    assert raw == "{'text': 'Print 1.', 'tests': {Decimal('1.5'): 'a'}}"
+
+
+def test_the_report_lists_quarantined_rows_by_reason_and_by_line(tmp_path: Path, con) -> None:
+    def row(text: str | None, tests: object) -> bytes:
+        return json.dumps({"text": text, "tests": tests}).encode()
+
+    flags = {"case_sensitive": "maybe", "float_tolerance": -1}  # two errors: two lines
+    lines = [
+        row(ADD_TEXT, STDIO),
+        b"{oops",
+        b"[1]",
+        row(None, STDIO),
+        row("Pipe.", {"style": "a|b"}),
+        row("Flags.", {"style": "stdio", "cases": STDIO, "comparison": flags}),
+        b'{"text": "caf\xe9", "tests": []}',
+        *(row(f"Print {n}.", STDIO) for n in range(9)),
+        row("No cases.", []),
+        *(row(ADD_TEXT, STDIO) for _ in range(4)),
+    ]
+    (tmp_path / "p.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    load_sources(con, "run", [FileSource(kind="jsonl", path="p.jsonl")], tmp_path)
+    settle_candidates(con, "run")
+
+    report = build_report(con, "run", [], "", releasing=False)
+
+    assert "## Quarantined rows" in report
+    section = report.split("## Quarantined rows\n\n")[1].split("\n## ")[0]
+    assert "Source rows quarantined: 11;" in section
+    for kind, rows in [
+        ("duplicate", 4),
+        ("invalid tests", 3),
+        ("invalid text", 1),
+        ("not a JSON object", 1),
+        ("not valid JSON", 1),
+        ("not valid UTF-8", 1),
+    ]:
+        assert f"| {kind} | {rows} |" in section
+    assert "| jsonl:p.jsonl | line 17 | tests: stdio tests need a non-empty list 'cases' |" in (
+        section
+    )
+    assert "| jsonl:p.jsonl | line 5 | tests: unknown style 'a\\|b' |" in section
+    assert "valid boolean, unable to interpret input<br>" in section
+    table = [line for line in section.splitlines() if line.startswith("| jsonl:")]
+    assert [line.split(" | ")[1] for line in table] == [
+        f"line {n}" for n in [*range(2, 8), 17, 18, 19, 20]
+    ]
+    assert "and 1 more" in section

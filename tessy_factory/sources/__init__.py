@@ -1,8 +1,9 @@
 """Prompt sourcing: read prompt sources, normalise their rows, load them into DuckDB.
 
 `readers` yields raw rows per source kind (demo, JSONL, Parquet, Hugging Face datasets, DuckDB
-queries), `normalise` turns each into a `Prompt` or a `Rejected` row with a reason, and
-`load` stores both for a run, resumably.
+queries), `normalise` turns each into a `Prompt` candidate or a `Rejected` row with a reason,
+`load` stores both for a run, resumably, and `settle` (after the test check, if any) keeps one
+row per prompt_id as the prompt and quarantines the others as duplicates.
 """
 
 from tessy_factory.sources.load import load_sources
@@ -22,6 +23,7 @@ from tessy_factory.sources.readers import (
     source_label,
     source_license,
 )
+from tessy_factory.sources.settle import settle_candidates
 
 __all__ = [
     "InvalidTestsError",
@@ -35,6 +37,7 @@ __all__ = [
     "normalise_text",
     "prompt_id",
     "read_rows",
+    "settle_candidates",
     "source_label",
     "source_license",
 ]

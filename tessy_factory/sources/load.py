@@ -1,9 +1,10 @@
-"""Load a build's prompt sources into DuckDB: good rows to `prompts`, bad ones to `quarantine`.
+"""Load a build's prompt sources into DuckDB: normalised rows to `prompt_candidates`, bad ones
+to `quarantine`.
 
-Loading is resumable: rows are keyed by the run and inserted with INSERT OR IGNORE, and the
-same sources always give the same rows, so a retried load adds nothing twice and reports the
-same counts. A prompt whose text (hence `prompt_id`) was already seen in this run is
-quarantined as a duplicate of the first row that had it.
+Rows with the same text (hence `prompt_id`) all load as candidates: which one becomes the
+prompt is settled after the test check (see `settle`). Loading is resumable: rows are keyed
+by the run and inserted with INSERT OR IGNORE, and the same sources always give the same
+rows, so a retried load adds nothing twice and reports the same counts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from tessy_factory.db import sql
-from tessy_factory.sources.normalise import Prompt, Rejected, normalise, reject
+from tessy_factory.sources.normalise import Prompt, Rejected, normalise
 from tessy_factory.sources.readers import (
     Source,
     SourceError,
@@ -30,21 +31,26 @@ from tessy_factory.sources.readers import (
 # that a big source never sits in memory whole.
 BATCH_ROWS = 5000
 
-PROMPT_SCHEMA = pa.schema(
+CANDIDATE_SCHEMA = pa.schema(
     [
+        ("source", pa.string()),
+        ("source_row", pa.int64()),
+        ("position", pa.int64()),
+        ("location", pa.string()),
         ("prompt_id", pa.string()),
         ("text", pa.string()),
         ("tests", pa.string()),
         ("reference", pa.string()),
-        ("source", pa.string()),
-        ("source_row", pa.int64()),
         ("license", pa.string()),
+        ("raw", pa.string()),
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("source", pa.string()),
         ("source_row", pa.int64()),
+        ("location", pa.string()),
+        ("kind", pa.string()),
         ("reason", pa.string()),
         ("raw", pa.string()),
     ]
@@ -56,22 +62,23 @@ def load_sources(
 ) -> dict[str, int]:
     """Read, normalise and store every row of `sources` for `run_id`.
 
-    Returns {"loaded": prompts stored, "quarantined": rows rejected}; rows already stored by
-    an earlier attempt of the same run count too. Raises `SourceError` when a source cannot
-    be read at all.
+    Returns {"loaded": rows stored as prompt candidates, "quarantined": rows rejected}; rows
+    already stored by an earlier attempt of the same run count too. Raises `SourceError` when
+    a source cannot be read at all.
     """
     _refuse_repeated_labels(sources)
     counts = {"loaded": 0, "quarantined": 0}
-    prompts: list[Prompt] = []
+    candidates: list[dict] = []
     rejected: list[Rejected] = []
-    for outcome in _outcomes(sources, base_dir):
+    for position, outcome in enumerate(_outcomes(sources, base_dir)):
         if isinstance(outcome, Prompt):
-            prompts.append(outcome)
+            tests = json.dumps(outcome.tests, ensure_ascii=False)
+            candidates.append({**asdict(outcome), "tests": tests, "position": position})
         else:
             rejected.append(outcome)
-        if len(prompts) + len(rejected) >= BATCH_ROWS:
-            _store(con, run_id, prompts, rejected, counts)
-    _store(con, run_id, prompts, rejected, counts)
+        if len(candidates) + len(rejected) >= BATCH_ROWS:
+            _store(con, run_id, candidates, rejected, counts)
+    _store(con, run_id, candidates, rejected, counts)
     return counts
 
 
@@ -90,40 +97,28 @@ def _refuse_repeated_labels(sources: list[Source]) -> None:
 
 
 def _outcomes(sources: list[Source], base_dir: Path) -> Iterator[Prompt | Rejected]:
-    first_seen: dict[str, str] = {}
     for source in sources:
         license = source_license(source)
         for raw in read_rows(source, base_dir):
-            outcome = normalise(raw, license, source.comparison)
-            if isinstance(outcome, Prompt):
-                if outcome.prompt_id in first_seen:
-                    first = first_seen[outcome.prompt_id]
-                    outcome = reject(raw, f"duplicate of {first} (same prompt_id)")
-                else:
-                    first_seen[outcome.prompt_id] = f"{raw.source} {raw.where}"
-            yield outcome
+            yield normalise(raw, license, source.comparison)
 
 
 def _store(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
-    prompts: list[Prompt],
+    candidates: list[dict],
     rejected: list[Rejected],
     counts: dict[str, int],
 ) -> None:
     """Insert and count the pending rows, then empty the lists for the next batch."""
-    if prompts:
-        rows = [
-            {**asdict(prompt), "tests": json.dumps(prompt.tests, ensure_ascii=False)}
-            for prompt in prompts
-        ]
-        _insert(con, run_id, "insert_prompt", "prompt_batch", rows, PROMPT_SCHEMA)
+    if candidates:
+        _insert(con, run_id, "insert_candidate", "candidate_batch", candidates, CANDIDATE_SCHEMA)
     if rejected:
         rows = [asdict(row) for row in rejected]
         _insert(con, run_id, "insert_quarantine", "quarantine_batch", rows, QUARANTINE_SCHEMA)
-    counts["loaded"] += len(prompts)
+    counts["loaded"] += len(candidates)
     counts["quarantined"] += len(rejected)
-    prompts.clear()
+    candidates.clear()
     rejected.clear()
 
 

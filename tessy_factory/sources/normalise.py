@@ -30,12 +30,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from tessy_factory.config import OutputComparison, describe_errors
-from tessy_factory.sources.readers import RawRow
+from tessy_factory.sources.readers import RawRow, RowProblem, exception_reason
+
+# The kinds of problem a row's fields can have (see `RowProblem`).
+BAD_TEXT, BAD_TESTS, BAD_REFERENCE = "invalid text", "invalid tests", "invalid reference"
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """A row of the `prompts` table (without the run id)."""
+    """A normalised source row, a candidate for the `prompts` table: a row of
+    `prompt_candidates` before its load position and check. `location` is the row's `where`,
+    `raw` its text as read (kept for its quarantine record, should it be a duplicate)."""
 
     prompt_id: str
     text: str
@@ -43,15 +48,20 @@ class Prompt:
     reference: str | None
     source: str
     source_row: int
+    location: str
     license: str
+    raw: str | None
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A row of the `quarantine` table (without the run id)."""
+    """A row of the `quarantine` table (without the run id): `reason` is the problem's
+    message after the row's `location` ("line 8: missing text"), `kind` the problem's kind."""
 
     source: str
     source_row: int
+    location: str
+    kind: str
     reason: str
     raw: str | None
 
@@ -61,7 +71,11 @@ class InvalidTestsError(ValueError):
 
 
 class _RowProblem(ValueError):
-    """Why a row cannot become a prompt; becomes the quarantine reason."""
+    """Why a row cannot become a prompt; becomes its quarantine reason."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = RowProblem(kind, message)
 
 
 def normalise_text(text: str) -> str:
@@ -81,8 +95,10 @@ def normalise_tests(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidTestsError(f"not valid JSON: {exc}") from exc
+        except Exception as exc:
+            # As for a JSONL line: deep nesting or a huge integer break the parser too.
+            reason = exception_reason(exc, json.JSONDecodeError)
+            raise InvalidTestsError(f"not valid JSON: {reason}") from exc
     if isinstance(value, list):
         value = {"style": "stdio", "cases": value}
     if not isinstance(value, dict):
@@ -144,6 +160,8 @@ def _stdio_case(number: int, case: Any) -> dict[str, str]:
             raise InvalidTestsError(
                 f"case {number} {key!r} is not a string (got {_type_name(case[key])})"
             )
+        if (at := _lone_surrogate(case[key])) is not None:
+            raise InvalidTestsError(f"case {number} {key!r} is not valid Unicode: {at}")
     extra = sorted(set(case) - {"input", "output"})
     if extra:
         raise InvalidTestsError(f"case {number} has unexpected keys {extra}")
@@ -174,8 +192,10 @@ def _assert_tests(value: dict[str, Any]) -> dict[str, Any]:
 def _compiles(code: str, what: str) -> None:
     try:
         compile(code, "tests", "exec")
-    except (SyntaxError, ValueError) as exc:
-        raise InvalidTestsError(f"{what} does not compile: {exc}") from exc
+    except Exception as exc:
+        # Code nested too deep makes the compiler raise MemoryError or RecursionError.
+        reason = exception_reason(exc, SyntaxError, ValueError)
+        raise InvalidTestsError(f"{what} does not compile: {reason}") from exc
 
 
 def _reject_extra_keys(value: dict[str, Any], allowed: set[str]) -> None:
@@ -190,6 +210,16 @@ def _present(value: dict[str, Any]) -> dict[str, Any]:
     return {key: item for key, item in value.items() if item is not None}
 
 
+def _lone_surrogate(value: str) -> str | None:
+    """Where `value` holds a lone surrogate (JSON's "\\ud800" escape decodes to one), which
+    no UTF-8 column can store; None when it holds none."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate at character {exc.start}"
+    return None
+
+
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -197,41 +227,66 @@ def _type_name(value: Any) -> str:
 def normalise(
     raw: RawRow, license: str, comparison: OutputComparison | None = None
 ) -> Prompt | Rejected:
-    """A prompt ready for the `prompts` table, or the reason the row is quarantined;
+    """A prompt candidate ready for `prompt_candidates`, or the row's quarantine record;
     `comparison` is the source's comparison flags."""
+    if raw.problem is not None:
+        return _reject(raw, raw.problem)
     try:
         return _prompt(raw, license, comparison)
     except _RowProblem as exc:
-        return reject(raw, str(exc))
+        return _reject(raw, exc.problem)
 
 
-def reject(raw: RawRow, problem: str) -> Rejected:
+def _reject(raw: RawRow, problem: RowProblem) -> Rejected:
     """A quarantine row for `raw`, its reason prefixed with where the row is (line or row)."""
-    text = raw.raw
-    if text is None and raw.fields is not None:
-        text = json.dumps(raw.fields, ensure_ascii=False, default=str)
-    return Rejected(raw.source, raw.row, f"{raw.where}: {problem}", text)
+    reason = f"{raw.where}: {problem.message}"
+    return Rejected(raw.source, raw.row, raw.where, problem.kind, reason, _as_read(raw))
+
+
+def _as_read(raw: RawRow) -> str | None:
+    """The row as text for its quarantine record: its original text, else its fields as JSON
+    where they can be, else as Python shows them (a DuckDB MAP arrives as a dict whose keys,
+    decimals or dates, JSON lacks)."""
+    if raw.raw is not None or raw.fields is None:
+        return raw.raw
+    try:
+        return json.dumps(raw.fields, ensure_ascii=False, default=str)
+    except TypeError:
+        return repr(raw.fields)
 
 
 def _prompt(raw: RawRow, license: str, comparison: OutputComparison | None) -> Prompt:
-    if raw.problem is not None:
-        raise _RowProblem(raw.problem)
     fields = raw.fields or {}
     text = fields.get("text")
     if text is None:
-        raise _RowProblem("missing text")
+        raise _RowProblem(BAD_TEXT, "missing text")
     if not isinstance(text, str):
-        raise _RowProblem(f"text is not a string (got {_type_name(text)})")
+        raise _RowProblem(BAD_TEXT, f"text is not a string (got {_type_name(text)})")
+    if (at := _lone_surrogate(text)) is not None:
+        raise _RowProblem(BAD_TEXT, f"text is not valid Unicode: {at}")
     text = normalise_text(text)
     if not text:
-        raise _RowProblem("text is empty")
+        raise _RowProblem(BAD_TEXT, "text is empty")
     if fields.get("tests") is None:
-        raise _RowProblem("missing tests")
+        raise _RowProblem(BAD_TESTS, "missing tests")
     try:
         tests = with_source_comparison(normalise_tests(fields["tests"]), comparison)
     except InvalidTestsError as exc:
-        raise _RowProblem(f"tests: {exc}") from exc
+        raise _RowProblem(BAD_TESTS, f"tests: {exc}") from exc
     reference = fields.get("reference")
     if reference is not None and not isinstance(reference, str):
-        raise _RowProblem(f"reference is not a string (got {_type_name(reference)})")
-    return Prompt(prompt_id(text), text, tests, reference, raw.source, raw.row, license)
+        message = f"reference is not a string (got {_type_name(reference)})"
+        raise _RowProblem(BAD_REFERENCE, message)
+    if reference is not None and (at := _lone_surrogate(reference)) is not None:
+        raise _RowProblem(BAD_REFERENCE, f"reference is not valid Unicode: {at}")
+    return Prompt(
+        prompt_id(text),
+        text,
+        tests,
+        reference,
+        raw.source,
+        raw.row,
+        raw.where,
+        license,
+        _as_read(raw),
+    )

@@ -42,18 +42,28 @@ class SourceError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RowProblem:
+    """Why a row cannot become a prompt: `kind` sorts it (the report counts quarantined rows
+    per kind, such as "not valid JSON"), `message` says exactly what is wrong."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
 class RawRow:
     """One row as read from a source: its fields, or the problem that kept it from being read.
 
     `row` is the 0-based index of the row in its source; `where` says the same for people
-    ("line 8" in a JSONL file, "row 7" elsewhere). `raw` is the row's original text, if any.
+    ("line 8" in a JSONL file, "row 7" elsewhere), and is stored with the row, so the report
+    and the quarantine reasons number rows alike. `raw` is the row's original text, if any.
     """
 
     source: str
     row: int
     where: str
     fields: dict[str, Any] | None = None
-    problem: str | None = None
+    problem: RowProblem | None = None
     raw: str | None = None
 
 
@@ -137,17 +147,30 @@ def _jsonl_row(label: str, index: int, line: bytes) -> RawRow:
         text = line.decode("utf-8-sig" if index == 0 else "utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         shown = line.decode("utf-8", "backslashreplace").rstrip("\r\n")
-        return RawRow(
-            label, index, where, problem=f"not valid UTF-8 at byte {exc.start}", raw=shown
-        )
+        problem = RowProblem("not valid UTF-8", f"not valid UTF-8 at byte {exc.start}")
+        return RawRow(label, index, where, problem=problem, raw=shown)
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return RawRow(label, index, where, problem=f"not valid JSON: {exc}", raw=text)
-    if not isinstance(value, dict):
-        problem = f"expected a JSON object, got {type(value).__name__}"
+    except Exception as exc:
+        # Any exception: a valid-looking line can still break the parser (RecursionError when
+        # nested too deep, ValueError for a huge integer), and it is one bad row all the same.
+        reason = exception_reason(exc, json.JSONDecodeError)
+        problem = RowProblem("not valid JSON", f"not valid JSON: {reason}")
         return RawRow(label, index, where, problem=problem, raw=text)
+    if not isinstance(value, dict):
+        message = f"expected a JSON object, got {type(value).__name__}"
+        return RawRow(
+            label, index, where, problem=RowProblem("not a JSON object", message), raw=text
+        )
     return RawRow(label, index, where, fields=value, raw=text)
+
+
+def exception_reason(exc: Exception, *expected: type[Exception]) -> str:
+    """`exc` worded for a quarantine reason: an expected exception by its message alone, any
+    other one (RecursionError, MemoryError, ...) led by its type, as its message may be empty."""
+    if isinstance(exc, expected):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _read_parquet(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
