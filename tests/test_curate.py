@@ -13,7 +13,7 @@ from tessy_factory.curate.dedup import curate
 from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.curate.quality import check_quality
 from tessy_factory.curate.rows import COLUMNS, published_rows
-from tessy_factory.db import connect
+from tessy_factory.db import connect, sql
 
 SUM_PROMPT = "Read two integers and print their sum."
 MAX_PROMPT = "Read a list of integers and print the largest."
@@ -362,8 +362,8 @@ def test_funnel_counts_each_stage(con):
 def test_published_counts_the_rows_of_the_runs_release(con):
     curate(con, "r1", require_accepted=True)
     con.execute(
-        "INSERT INTO releases VALUES ('r1', 'tessy/demo', 'v2026.11.27-1', '/hub', 'abc', 2, ?)",
-        [datetime(2026, 11, 27, 4)],
+        sql("insert_release"),
+        ["r1", "tessy/demo", "v2026.11.27-1", "/hub", "abc", 2, datetime(2026, 11, 27, 4), []],
     )
     assert funnel(con, "r1")["published"] == 2
 

@@ -183,7 +183,7 @@ def test_a_duplicate_whose_tests_pass_wins_over_an_earlier_one_whose_tests_fail(
             "verification": {"sandbox": "unsafe", "python": sys.executable},
         }
     )
-    open_run("dup-1", config, home)
+    open_run("dup-1", config, home, sources={})
 
     # The third row is never checked: the second, the same text, passed before it.
     assert check_prompts("dup-1", config, home) == {"ok": 1, "excluded": 2, "unchecked": 0}

@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tasks.publishing import publish
+from tasks.runs import open_run
 from tessy_factory.cli import app
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
@@ -47,10 +48,7 @@ def publish_run(home: FactoryHome, run_id: str, **flags: bool) -> Release:
     """Run the build's publish task for `run_id`, a recorded run that kept no rows (an
     empty version publishes like any other, and costs no generation)."""
     config = BuildConfig(home=str(home.root))
-    with connect(home.database) as con:
-        if con.execute(sql("run_get"), [run_id]).fetchone() is None:
-            row = [run_id, config.name, config.model_dump_json(), config.fingerprint()]
-            con.execute(sql("run_insert"), [*row, datetime.now()])
+    open_run(run_id, config, home, sources={})
     return publish(run_id, config, home, f"# Report {run_id}\n", **flags)
 
 
