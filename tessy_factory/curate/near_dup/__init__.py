@@ -79,10 +79,11 @@ def find_near_duplicates(
     against each other and the corpus's published rows; a cluster keeps its published rows
     or, if none, its first row sorted by `keep_by` (ascending, then by id)."""
     _check(rows, keep_by)
-    ordered = rows.sort_values(list(dict.fromkeys([*keep_by, "id"])), kind="stable")
-    hashed = index_rows(con, corpus, run_id, ordered)
-    pairs = store.pairs(con, corpus, run_id, ordered["id"].tolist())
-    rank = {row_id: position for position, row_id in enumerate(ordered["id"])}
+    keys = list(dict.fromkeys([*keep_by, "id"]))
+    ids = rows[keys].sort_values(keys, kind="stable")["id"].tolist()
+    hashed = index_rows(con, corpus, run_id, rows)
+    pairs = store.pairs(con, corpus, run_id, ids)
+    rank = {row_id: position for position, row_id in enumerate(ids)}
     return NearDupResult(hashed, _drops(corpus, run_id, pairs, rank))
 
 

@@ -19,6 +19,10 @@ import rensa
 from tessy_factory.curate.near_dup import shingles
 from tessy_factory.curate.near_dup_config import NearDupText, TextField
 
+# Texts hashed at a time: the byte-level arrays of 2,000 texts of 300 words stay in the CPU's
+# caches; 10,000 at a time took half as long again (measured on the bench corpus).
+HASH_CHUNK = 2_000
+
 
 @dataclass(frozen=True)
 class Tokenizer:
@@ -56,6 +60,15 @@ class Corpus:
     def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """One row of `num_perm` uint32 per text, and whether the text has a shingle at all:
         one with fewer units than `shingle_size` has none, and its row means nothing."""
+        parts = [
+            self._signatures(texts[start : start + HASH_CHUNK])
+            for start in range(0, len(texts), HASH_CHUNK)
+        ]
+        if not parts:
+            return np.zeros((0, self.settings.num_perm), dtype=np.uint32), np.zeros(0, bool)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
         if s.shingle == "words":
             units, counts = shingles.word_hashes(texts)
