@@ -32,22 +32,17 @@ scored AS (
         c.a,
         c.b,
         len(list_filter(list_zip(pa.signature, pb.signature), lambda v: v[1] = v[2]))
-            / len(pa.signature) AS similarity
+            / len(pa.signature) AS similarity,
+        pa.row_id AS a_row_id,
+        pb.row_id AS b_row_id,
+        pb.run_id AS b_run_id,
+        pb.version AS b_version,
+        pb.candidate AS b_candidate
     FROM colliding AS c
     JOIN pool AS pa ON pa.row_key = c.a
     JOIN pool AS pb ON pb.row_key = c.b
 )
-SELECT
-    s.a,
-    s.b,
-    s.similarity,
-    pa.row_id AS a_row_id,
-    pb.row_id AS b_row_id,
-    pb.run_id AS b_run_id,
-    pb.version AS b_version,
-    pb.candidate AS b_candidate
-FROM scored AS s
-JOIN pool AS pa ON pa.row_key = s.a
-JOIN pool AS pb ON pb.row_key = s.b
-WHERE s.similarity >= $threshold
-ORDER BY s.a, s.b;
+SELECT a, b, similarity, a_row_id, b_row_id, b_run_id, b_version, b_candidate
+FROM scored
+WHERE similarity >= $threshold
+ORDER BY a, b;
