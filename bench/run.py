@@ -6,6 +6,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
+    .venv/bin/python bench/run.py --only neardup --docs 100000
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import demo_engine
 import local_engine
+import near_dup
 import sandbox_judge
 import server_pool
 import torch
@@ -26,14 +28,23 @@ from tessy_factory.home import FactoryHome
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["local", "server", "verify", "demo"])
+    parser.add_argument("--only", choices=["local", "server", "verify", "demo", "neardup"])
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0, help="judging: 0 is one per core")
     parser.add_argument("--sandboxes", nargs="+", default=["bubblewrap", "unshare"])
+    parser.add_argument("--docs", type=int, default=100_000, help="near-dup: corpus size")
     args = parser.parse_args()
+    if args.only in (None, "neardup"):
+        print(
+            f"Near-duplicates: {args.docs} synthetic documents of 200-400 words, ours against "
+            "datasketch's MinHashLSH (one run each, same shingles, signature and bands)"
+        )
+        near_dup.print_table(near_dup.run(args.docs))
+        if args.only == "neardup":
+            return
     if args.only in (None, "verify"):
         print(
             f"Judging the 164 HumanEval reference solutions, {args.workers or 'one per core'} "
