@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -30,3 +31,16 @@ def connect(database: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Make each Arrow table queryable by its name for the block (how batches reach SQL:
+    DuckDB's executemany costs milliseconds per row)."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tessy_factory.config import Strict
+from tessy_factory.strict import Strict
 
 # The texts of a row that near-duplicate detection can compare.
 TextField = Literal["prompt", "response"]

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tessy_factory.curate.near_dup.sketch import Corpus, band_keys
-from tessy_factory.db import sql
+from tessy_factory.db import registered, sql
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -29,7 +29,7 @@ def unhashed(
 ) -> list[str]:
     """Those of `ids` the index holds no signature for, under this corpus and run."""
     batch = pa.table({"id": pa.array(ids, pa.string()), "position": np.arange(len(ids))})
-    with _registered(con, near_dup_batch=batch):
+    with registered(con, near_dup_batch=batch):
         found = con.execute(sql("near_dup_unhashed"), _keys(corpus, run_id)).fetchall()
     return [row_id for (row_id,) in found]
 
@@ -69,7 +69,7 @@ def insert(
         }
     )
     params = {**_keys(corpus, run_id), "version": version}
-    with _registered(con, near_dup_hashed=rows, near_dup_band_keys=bands), _transaction(con):
+    with registered(con, near_dup_hashed=rows, near_dup_band_keys=bands), _transaction(con):
         con.execute(sql("near_dup_insert_rows"), params)
         con.execute(sql("near_dup_insert_bands"))
 
@@ -82,7 +82,7 @@ def pairs(
     one of `ids` (b_candidate)."""
     batch = pa.table({"id": pa.array(ids, pa.string())})
     params = {**_keys(corpus, run_id), "threshold": corpus.settings.threshold}
-    with _registered(con, near_dup_batch=batch):
+    with registered(con, near_dup_batch=batch):
         return con.execute(sql("near_dup_pairs"), params).df()
 
 
@@ -104,7 +104,7 @@ def publish(
     ensure_schema(con)
     params = {"repo_id": repo_id, "run_id": run_id}
     kept = pa.table({"id": pa.array(kept_ids, pa.string())})
-    with _registered(con, near_dup_kept=kept), _transaction(con):
+    with registered(con, near_dup_kept=kept), _transaction(con):
         con.execute(sql("near_dup_publish"), {**params, "version": version})
         con.execute(sql("near_dup_forget_bands"), params)
         con.execute(sql("near_dup_forget_rows"), params)
@@ -117,17 +117,6 @@ def _keys(corpus: Corpus, run_id: str) -> dict[str, str]:
         "sketch": corpus.sketch,
         "run_id": run_id,
     }
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        yield
-    finally:
-        for name in tables:
-            con.unregister(name)
 
 
 @contextmanager
