@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from tasks.curation import curate_run
+from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
 from tasks.publishing import publish
 from tasks.reporting import write_report
@@ -50,6 +50,7 @@ def build_dataset(
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
     # Before the run is recorded: a source that cannot be read leaves no run behind.
     sources = fingerprint_sources(config.sources, Path(config_dir))
+    eval_items = read_eval_sets(config.curation.decontamination, Path(config_dir))
     open_run(run_id, config, home, sources)
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
@@ -57,7 +58,7 @@ def build_dataset(
         settle_prompts(run_id, home)
         run_generation(run_id, config, home)
         verify(run_id, config.verification, home)
-        quality = curate_run(run_id, config.curation, home)
+        quality = curate_run(run_id, config, home, eval_items)
         report = write_report(
             run_id, config, home, quality.to_markdown(), releasing=quality.success
         )

@@ -1,10 +1,12 @@
 -- One keep/drop decision per generation of a run, with the reason, in the order checked:
 -- a prompt whose tests the check excluded, or could not check (unless $include_unchecked),
 -- a failed generation, no verdict, a verdict other than accepted (when required), an exact
--- duplicate of a keepable sample with a smaller sample_id (its twin), else kept.
+-- duplicate of a keepable sample with a smaller sample_id (the row it matched), else kept.
+-- Contaminated rows and near-duplicates are dropped after this, among the kept rows
+-- (tessy_factory/curate/ledger.py).
 -- Exact means the same prompt and the same md5 of the text lower-cased, with whitespace runs
 -- collapsed, trimmed: one answer to two different prompts is two distinct SFT rows.
-INSERT INTO curation (run_id, sample_id, kept, reason, twin_id)
+INSERT INTO curation (run_id, sample_id, kept, reason, matched_id, matched_run)
 WITH judged AS (
     SELECT
         g.sample_id,
@@ -37,7 +39,7 @@ decided AS (
         first_keepable,
         coalesce(
             dropped_for,
-            CASE WHEN sample_id = first_keepable THEN 'kept' ELSE 'duplicate' END
+            CASE WHEN sample_id = first_keepable THEN 'kept' ELSE 'exact-duplicate' END
         ) AS reason
     FROM twinned
 )
@@ -46,5 +48,6 @@ SELECT
     sample_id,
     reason = 'kept',
     reason,
-    CASE WHEN reason = 'duplicate' THEN first_keepable END
+    CASE WHEN reason = 'exact-duplicate' THEN first_keepable END,
+    CASE WHEN reason = 'exact-duplicate' THEN $run_id END
 FROM decided;

@@ -34,7 +34,9 @@ WITH
     ),
     curation_rows AS (
         SELECT
-            count(*) FILTER (WHERE reason = 'duplicate') AS duplicate,
+            count(*) FILTER (WHERE reason = 'exact-duplicate') AS exact_duplicates,
+            count(*) FILTER (WHERE reason = 'contaminated') AS contaminated,
+            count(*) FILTER (WHERE reason = 'near-duplicate') AS near_duplicates,
             count(*) FILTER (WHERE kept) AS kept
         FROM curation
         WHERE run_id = $run_id
@@ -50,7 +52,9 @@ SELECT
     generation_rows.ok AS generated,
     generation_rows.failed AS failed,
     verdict_rows.accepted AS verified,
-    curation_rows.duplicate AS deduped,
+    curation_rows.exact_duplicates,
+    curation_rows.contaminated,
+    curation_rows.near_duplicates,
     curation_rows.kept AS kept,
     release_rows.n AS published
 FROM prompt_rows, quarantine_rows, check_rows, generation_rows, verdict_rows, curation_rows, release_rows;

@@ -115,9 +115,18 @@ CREATE TABLE IF NOT EXISTS curation (
     sample_id     VARCHAR NOT NULL,
     kept          BOOLEAN NOT NULL,
     reason        VARCHAR NOT NULL,          -- kept | not-accepted | duplicate | ...
-    twin_id       VARCHAR,                   -- the kept sample a duplicate was dropped for
+    twin_id       VARCHAR,                   -- before matched_id: an exact duplicate's twin
     PRIMARY KEY (run_id, sample_id)
 );
+-- The drop ledger (sql/drop_ledger.sql lists a run's): what a dropped or flagged row matched.
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS matched_id VARCHAR; -- a sample_id or eval item id
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS matched_run VARCHAR; -- the matched sample's run
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS matched_version VARCHAR; -- its published version
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS similarity DOUBLE; -- near-duplicate: Jaccard est.
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS overlap INTEGER; -- contaminated: shared n-grams
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS field VARCHAR; -- prompt | response | solution
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS detail VARCHAR; -- contaminated: benchmark:item
+ALTER TABLE curation ADD COLUMN IF NOT EXISTS flag VARCHAR; -- kept but flagged: contaminated
 
 CREATE TABLE IF NOT EXISTS releases (
     run_id        VARCHAR PRIMARY KEY,

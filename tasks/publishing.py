@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime
 
+import duckdb
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -12,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory import __version__
 from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
+from tessy_factory.curate.near_dup import publish_signatures
 from tessy_factory.curate.rows import published_rows
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
@@ -35,6 +37,8 @@ def publish(
         earlier = con.execute(sql("release_of_run"), [run_id]).fetchone()
         if earlier is not None:
             logger.info("publish: run already released as %s", earlier[1])
+            # An attempt may have crashed between recording the release and this.
+            _publish_signatures(con, run_id, Release(*earlier))
             return Release(*earlier)
         rows = published_rows(con, run_id)
         # A run whose samples were all written before revisions were kept has none stored.
@@ -67,8 +71,15 @@ def publish(
             ],
         )
         con.execute(sql("run_set_version"), [release.version, run_id])
+        _publish_signatures(con, run_id, release)
     logger.info("publish: %d rows as %s at %s", release.n_rows, release.version, release.location)
     return release
+
+
+def _publish_signatures(con: duckdb.DuckDBPyConnection, run_id: str, release: Release) -> None:
+    """Later builds of the dataset are checked for near-duplicates against these rows."""
+    kept = published_rows(con, run_id)["id"].tolist()
+    publish_signatures(con, release.repo_id, run_id, release.version, kept)
 
 
 def _push(

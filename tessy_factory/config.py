@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -21,8 +20,11 @@ from pydantic import (
     model_validator,
 )
 
+from tessy_factory.curate.decontam_config import DecontaminationConfig
+from tessy_factory.curate.near_dup_config import NearDupConfig
 from tessy_factory.fingerprint import RUNTIME, fingerprint
 from tessy_factory.miniature.styles import STUDENT_PHRASES, TEACHER_PHRASES
+from tessy_factory.strict import Strict
 
 # Filler common to reasoning models, plus both miniature styles, for the lexicon predictor.
 DEFAULT_STYLE_PHRASES = (
@@ -43,12 +45,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 class ConfigError(ValueError):
     """A configuration file or value is unusable; the message names the field and the problem."""
-
-
-class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors, so typos do not pass silently."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 # Keys of the comparison before it took problemtools' flags, and what replaces each.
@@ -449,6 +445,25 @@ class CurationConfig(Strict):
         "(a sandbox error during the check); by default they stay out of the dataset until a "
         "re-run checks them.",
     )
+    near_dup: NearDupConfig = Field(
+        default_factory=NearDupConfig,
+        description="Near-duplicate dedup (MinHash LSH) of the kept rows, against each other "
+        "and every row already published to the dataset.",
+    )
+    decontamination: DecontaminationConfig = Field(
+        default_factory=DecontaminationConfig,
+        description="Drop or flag rows whose prompt or solution overlaps an evaluation set.",
+    )
+
+    @model_validator(mode="after")
+    def _near_dup_on_words(self) -> CurationConfig:
+        # The engine shingles token ids too, but a build hands it no tokenizer (yet).
+        for name, text in self.near_dup.enabled().items():
+            if text.shingle == "tokens":
+                raise ValueError(
+                    f"near_dup.{name}.shingle: tokens is not available in builds; use words"
+                )
+        return self
 
 
 class PublishConfig(Strict):
@@ -512,6 +527,19 @@ class BuildConfig(Strict):
     @classmethod
     def _role_defaults(cls, section: Any, info: ValidationInfo) -> Any:
         return with_defaults(section, ROLE_DEFAULTS[info.field_name])
+
+    @model_validator(mode="after")
+    def _not_built_from_an_eval_set(self) -> BuildConfig:
+        # Every row of a HumanEval build overlaps HumanEval: decontamination would drop them
+        # all at the end of the build. Saying so now, before any generation, is the kinder.
+        checks = self.curation.decontamination
+        if checks.enabled and checks.humaneval and any(s.kind == "humaneval" for s in self.sources):
+            raise ValueError(
+                "a humaneval source with curation.decontamination.humaneval on would drop "
+                "every row as contaminated; set curation.decontamination.humaneval: false "
+                "to build from HumanEval"
+            )
+        return self
 
     def fingerprint(self) -> str:
         """A stable hash of everything that shapes the data (runtime keys are left out)."""

@@ -118,6 +118,7 @@ def build_report(
         f"# Build report: {run_id}\n\n"
         "## Drop funnel\n\n"
         f"{funnel_markdown(counts)}\n"
+        f"{ledger_markdown(con, run_id)}"
         f"{excluded_markdown(con, run_id)}"
         f"{failures_markdown(con, run_id)}"
         f"{quarantine_markdown(con, run_id)}"
@@ -128,6 +129,25 @@ def build_report(
         "## Quality gate (great-expectations)\n\n"
         f"{quality_md}"
     )
+
+
+def ledger_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The duplicates and contaminated rows dropped, and the rows flagged, per text and
+    benchmark; nothing when there are none."""
+    rows = con.execute(sql("ledger_summary"), {"run_id": run_id}).fetchall()
+    if not rows:
+        return ""
+    lines = [
+        "## Drop ledger",
+        "",
+        "Each row below is in the `curation` table with the row or evaluation item it "
+        "matched; `sql/drop_ledger.sql` lists them.",
+        "",
+        "| Outcome | Text | Benchmark | Rows |",
+        "| --- | --- | --- | ---: |",
+        *(f"| {outcome} | {field or ''} | {bench} | {n} |" for outcome, field, bench, n in rows),
+    ]
+    return "\n".join(lines) + "\n\n"
 
 
 def excluded_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:

@@ -92,7 +92,7 @@ def add_run(con: duckdb.DuckDBPyConnection, run_id: str, generations: list, verd
 
 def curation_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, tuple]:
     rows = con.execute(
-        "SELECT sample_id, kept, reason, twin_id FROM curation WHERE run_id = ?", [run_id]
+        "SELECT sample_id, kept, reason, matched_id FROM curation WHERE run_id = ?", [run_id]
     ).fetchall()
     return {sample_id: tuple(rest) for sample_id, *rest in rows}
 
@@ -113,13 +113,15 @@ def test_curate_gives_every_generation_one_reason(con):
         "generation-failed": 1,
         "not-verified": 1,
         "not-accepted": 2,
-        "duplicate": 1,
+        "exact-duplicate": 1,
+        "contaminated": 0,
+        "near-duplicate": 0,
         "kept": 2,
     }
     assert curation_rows(con, "r1") == {
         "s0": (False, "not-accepted", None),
         "s1": (True, "kept", None),
-        "s2": (False, "duplicate", "s1"),
+        "s2": (False, "exact-duplicate", "s1"),
         "s3": (False, "not-accepted", None),
         "s4": (False, "generation-failed", None),
         "s5": (False, "not-verified", None),
@@ -150,8 +152,8 @@ def test_without_require_accepted_the_smallest_keepable_id_wins(con):
 
     rows = curation_rows(con, "r1")
     assert rows["s0"] == (True, "kept", None)
-    assert rows["s1"] == (False, "duplicate", "s0")
-    assert rows["s2"] == (False, "duplicate", "s0")
+    assert rows["s1"] == (False, "exact-duplicate", "s0")
+    assert rows["s2"] == (False, "exact-duplicate", "s0")
     assert rows["s3"] == (True, "kept", None)
     assert counts["not-accepted"] == 0
     assert counts["kept"] == 3
@@ -338,7 +340,9 @@ def test_funnel_counts_each_stage(con):
         "generated": 6,
         "failed": 1,
         "verified": 3,
-        "deduped": 1,
+        "exact_duplicates": 1,
+        "contaminated": 0,
+        "near_duplicates": 0,
         "kept": 2,
         "published": 0,  # kept rows count as published only once a release holds them
     }
@@ -350,7 +354,9 @@ def test_funnel_counts_each_stage(con):
         "generated",
         "failed",
         "verified",
-        "deduped",
+        "exact_duplicates",
+        "contaminated",
+        "near_duplicates",
         "kept",
         "published",
     ]
@@ -375,4 +381,4 @@ def test_the_same_answer_to_two_prompts_is_not_a_duplicate(con):
     ]
     add_run(con, "r2", same_answer, [("t0", "accepted", 1, 1), ("t1", "accepted", 1, 1)])
     counts = curate(con, "r2", require_accepted=True)
-    assert counts["kept"] == 2 and counts["duplicate"] == 0
+    assert counts["kept"] == 2 and counts["exact-duplicate"] == 0

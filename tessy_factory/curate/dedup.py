@@ -1,7 +1,8 @@
 """Exact dedup and the keep/drop decision for every generation of a run (`sql/curate.sql`).
 
 Each generation gets exactly one `curation` row whose reason says why it was dropped, or
-`kept`. Curating again replaces the run's rows, so a re-run build redoes curation cleanly.
+`kept`; `ledger` then drops contaminated rows and near-duplicates among the kept ones.
+Curating again replaces the run's rows, so a re-run build redoes curation cleanly.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ import duckdb
 
 from tessy_factory.db import sql
 
-# Every reason `sql/curate.sql` can write, in the order it checks them.
+# Every reason a curation row can hold, in the order they are checked: `sql/curate.sql`
+# writes all but contaminated and near-duplicate, which `ledger` writes after it.
 REASONS = (
     "prompt-excluded",
     "prompt-unchecked",
     "generation-failed",
     "not-verified",
     "not-accepted",
-    "duplicate",
+    "exact-duplicate",
+    "contaminated",
+    "near-duplicate",
     "kept",
 )
 
@@ -43,5 +47,10 @@ def curate(
     except Exception:
         con.rollback()
         raise
-    counts = dict(con.execute(sql("curate_counts"), params).fetchall())
+    return reason_counts(con, run_id)
+
+
+def reason_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """How many of the run's generations each reason covers, every reason named."""
+    counts = dict(con.execute(sql("curate_counts"), {"run_id": run_id}).fetchall())
     return {reason: counts.get(reason, 0) for reason in REASONS}
