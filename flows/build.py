@@ -9,6 +9,7 @@ from prefect import flow
 
 from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
+from tasks.metrics import measure_run
 from tasks.publishing import publish
 from tasks.reporting import write_report
 from tasks.runs import check_run_id, close_run, new_run_id, open_run
@@ -59,6 +60,7 @@ def build_dataset(
         run_generation(run_id, config, home)
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config, home, eval_items)
+        quality = quality.plus(measure_run(run_id, config, home))
         report = write_report(
             run_id, config, home, quality.to_markdown(), releasing=quality.success
         )

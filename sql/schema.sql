@@ -128,6 +128,22 @@ ALTER TABLE curation ADD COLUMN IF NOT EXISTS field VARCHAR; -- prompt | respons
 ALTER TABLE curation ADD COLUMN IF NOT EXISTS detail VARCHAR; -- contaminated: benchmark:item
 ALTER TABLE curation ADD COLUMN IF NOT EXISTS flag VARCHAR; -- kept but flagged: contaminated
 
+-- Style metrics of each generated row (tessy_factory/curate/metrics.py). The student NLL is
+-- measured once per row and kept on re-runs; the rest is measured again each time.
+CREATE TABLE IF NOT EXISTS sample_metrics (
+    run_id               VARCHAR NOT NULL,
+    sample_id            VARCHAR NOT NULL,
+    tfidf_to_student     DOUBLE,            -- NULL: no other student-only sample of the prompt
+    student_nll          DOUBLE,            -- mean per token of the assistant turn; NULL: see why
+    nll_skipped          VARCHAR,           -- why student_nll is NULL
+    phrase_per_1k_tokens DOUBLE,            -- style phrases per 1k thinking tokens
+    teacher_token_share  DOUBLE,
+    n_switches           INTEGER,
+    thinking_tokens      INTEGER,           -- in the student's tokenizer
+    answer_tokens        INTEGER,
+    PRIMARY KEY (run_id, sample_id)
+);
+
 CREATE TABLE IF NOT EXISTS releases (
     run_id        VARCHAR PRIMARY KEY,
     repo_id       VARCHAR NOT NULL,

@@ -433,6 +433,54 @@ class VerificationConfig(Strict):
     )
 
 
+class MetricsConfig(Strict):
+    """Style metrics measured per generated row (`tessy_factory/curate/metrics.py`)."""
+
+    enabled: bool = Field(True, description="Measure the style metrics of every generated row.")
+    student_nll: bool = Field(
+        True,
+        description="Measure the student's NLL per token of each row (local backend only; "
+        "forward passes of the student over every row).",
+    )
+    batch_size: int = Field(
+        8, ge=1, description="Rows per forward pass of the student.", json_schema_extra=RUNTIME
+    )
+    tfidf_ngram_range: tuple[int, int] = Field(
+        (1, 2), description="Word n-gram lengths [min, max] of the TF-IDF vectoriser."
+    )
+    phrases: list[str] | None = Field(
+        None, description="Style phrases counted per 1k tokens; default `report.style_phrases`."
+    )
+
+    @field_validator("tfidf_ngram_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"{list(value)}: want [min, max] with 1 <= min <= max")
+        return value
+
+
+class GatesConfig(Strict):
+    """Gates on the published rows' style metrics; each is off unless set."""
+
+    mode: GenerationMode | None = Field(
+        GenerationMode.TESSY,
+        description="The mode whose published rows the gates check; null: all rows.",
+    )
+    max_median_student_nll: float | None = Field(
+        None, ge=0, description="Highest median student NLL per token allowed."
+    )
+    min_median_tfidf_to_student: float | None = Field(
+        None, ge=0, le=1, description="Lowest median TF-IDF cosine to the student allowed."
+    )
+    min_median_phrase_per_1k_tokens: float | None = Field(
+        None, ge=0, description="Lowest median style-phrase rate per 1k thinking tokens."
+    )
+    max_median_thinking_tokens: float | None = Field(
+        None, ge=0, description="Highest median thinking length in student tokens."
+    )
+
+
 class CurationConfig(Strict):
     """Dedup and the quality gate."""
 
@@ -454,6 +502,12 @@ class CurationConfig(Strict):
         default_factory=DecontaminationConfig,
         description="Drop or flag rows whose prompt or solution overlaps an evaluation set.",
     )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="The style metrics measured on every row."
+    )
+    gates: GatesConfig = Field(
+        default_factory=GatesConfig, description="Gates on the style metrics of the rows."
+    )
 
     @model_validator(mode="after")
     def _near_dup_on_words(self) -> CurationConfig:
@@ -463,6 +517,17 @@ class CurationConfig(Strict):
                 raise ValueError(
                     f"near_dup.{name}.shingle: tokens is not available in builds; use words"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _gates_have_metrics(self) -> CurationConfig:
+        set_gates = [name for name, value in self.gates if name != "mode" and value is not None]
+        if set_gates and not self.metrics.enabled:
+            raise ValueError(f"curation.gates {set_gates} need curation.metrics.enabled")
+        if self.gates.max_median_student_nll is not None and not self.metrics.student_nll:
+            raise ValueError(
+                "curation.gates.max_median_student_nll needs curation.metrics.student_nll"
+            )
         return self
 
 

@@ -3,12 +3,14 @@ as markdown."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 
 from tessy_factory.curate.funnel import funnel, funnel_markdown
+from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
 from tessy_factory.db import sql
 from tessy_factory.trace_format import thinking_part
 
@@ -98,6 +100,75 @@ def modes_markdown(figures: Sequence[ModeFigures]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def style_metrics_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The style metrics per mode, of the rows to publish and of all generated rows (the
+    `sample_metrics` table holds each row's); nothing when none were measured."""
+    published = metrics_by_mode(con, run_id, kept_only=True)
+    generated = metrics_by_mode(con, run_id, kept_only=False)
+    if not generated:
+        return ""
+    text = (
+        "## Style metrics\n\n"
+        "Medians per row; NLL and lengths as median (10th-90th percentile). TF-IDF: cosine "
+        "of the thinking to the student-only thinking on the same prompt; NLL: the "
+        "student's, per token of the assistant turn; tokens are the student's.\n\n"
+        f"Rows to publish:\n\n{metrics_table(published)}\n"
+        f"All generated rows:\n\n{metrics_table(generated)}\n"
+    )
+    config = json.loads(con.execute(sql("run_config"), [run_id]).fetchone()[0])
+    repo_id = config["publish"]["repo_id"]
+    versions = metrics_by_version(con, repo_id)
+    if versions:
+        text += f"Published versions of {repo_id}:\n\n{metrics_table(versions, versioned=True)}\n"
+    return text
+
+
+def metrics_table(groups: Sequence[dict], *, versioned: bool = False) -> str:
+    """One line per group of `metrics_by_mode`, or of `metrics_by_version` (`versioned`)."""
+    head = ["Version"] if versioned else []
+    head += [
+        "Mode",
+        "Rows",
+        "TF-IDF to student",
+        "Student NLL / token",
+        "Phrases / 1k tokens",
+        "Teacher token share",
+        "Switches",
+        "Thinking tokens",
+        "Answer tokens",
+    ]
+    labels = len(head) - 8  # version and mode, left-aligned; the numbers right-aligned
+    align = "| --- " * labels + "| ---: " * 8 + "|"
+    lines = ["| " + " | ".join(head) + " |", align]
+    for group in groups:
+        cells = [group["version"]] if versioned else []
+        cells += [
+            group["mode"],
+            str(group["rows"]),
+            _number(group["tfidf_to_student"], "{:.3f}"),
+            _spread(group["student_nll"], "{:.3f}"),
+            _number(group["phrase_per_1k_tokens"], "{:.1f}"),
+            _number(group["teacher_token_share"], "{:.0%}"),
+            _number(group["n_switches"], "{:.1f}"),
+            _spread(group["thinking_tokens"], "{:.0f}"),
+            _number(group["answer_tokens"], "{:.0f}"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None, form: str) -> str:
+    return "n/a" if value is None else form.format(value)
+
+
+def _spread(quantiles: Sequence[float | None] | None, form: str) -> str:
+    """`median (p10-p90)` of [p10, median, p90]."""
+    if not quantiles or quantiles[1] is None:
+        return "n/a"
+    low, median, high = (form.format(q) for q in quantiles)
+    return f"{median} ({low}-{high})"
+
+
 def build_report(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -126,6 +197,7 @@ def build_report(
         "Pass rate counts every sample slot; style phrases are counted in the thinking of "
         "generated samples.\n\n"
         f"{modes_markdown(mode_figures(con, run_id, phrases))}\n"
+        f"{style_metrics_markdown(con, run_id)}"
         "## Quality gate (great-expectations)\n\n"
         f"{quality_md}"
     )

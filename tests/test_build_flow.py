@@ -112,6 +112,27 @@ def test_report_shows_each_mode_and_is_saved(built):
     assert ratio and float(ratio.group(1)) > 0
 
 
+def test_report_and_card_show_the_style_metrics_per_mode(built):
+    home, _, result = built
+    section = Path(result.report).read_text().split("## Style metrics")[1].split("\n## ")[0]
+    published, generated = section.split("Rows to publish:")[1].split("All generated rows:")
+    for mode in MODES:
+        assert f"| {mode} | 6 |" in generated
+    assert "| tessy |" in published
+    card = (Path(result.dataset) / CARD_FILE).read_text()
+    assert section in card
+    with connect(home / "factory.duckdb") as con:
+        nll = dict(
+            con.execute(
+                "SELECT g.mode, avg(m.student_nll) FROM sample_metrics AS m "
+                "JOIN generations AS g USING (run_id, sample_id) WHERE run_id = ? GROUP BY 1",
+                [RUN_ID],
+            ).fetchall()
+        )
+    # What the student wrote itself is less foreign to it than what the teacher wrote.
+    assert max(nll["student-only"], nll["tessy"]) < nll["teacher-only"]
+
+
 def test_the_published_card_names_each_model_by_revision(built, models_root):
     _, _, result = built
     card = (Path(result.dataset) / CARD_FILE).read_text()

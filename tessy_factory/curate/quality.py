@@ -68,13 +68,21 @@ class QualityResult:
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         return "\n".join(lines) + "\n"
 
+    def plus(self, other: QualityResult) -> QualityResult:
+        """Both results as one: it passes when both pass."""
+        return QualityResult(self.success and other.success, self.results + other.results)
+
 
 def check_quality(rows: pd.DataFrame, max_total_tokens: int, min_rows: int) -> QualityResult:
     """Validate published rows: schema, ids, think blocks, verdicts, bounds and row count."""
     # Validation-only column: the regex expectation needs the assistant turn as plain text.
     texts = rows["messages"].map(_last_content) if "messages" in rows else ""
     frame = rows.assign(assistant_text=texts)
-    suite = _suite(max_total_tokens, min_rows)
+    return validate(frame, _suite(max_total_tokens, min_rows))
+
+
+def validate(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> QualityResult:
+    """Run `suite` over `frame`; the outcomes in the suite's order."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     validation = batch.validate(suite, result_format="SUMMARY")
     order = [expectation.description for expectation in suite.expectations]
