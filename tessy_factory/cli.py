@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
+import duckdb
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -17,7 +19,7 @@ from rich.table import Table
 
 from tessy_factory.config import load_config
 from tessy_factory.curate.funnel import funnel
-from tessy_factory.db import connect, sql
+from tessy_factory.db import DatabaseBusy, connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import ensure_miniature, miniature_dir
 from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
@@ -110,15 +112,36 @@ def _existing_home(home: Path | None) -> FactoryHome:
 
 
 def _fail(exc: Exception, code: int) -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(str(exc))}")
+    console.print(f"[red]error:[/red] {escape(_message(exc))}")
     raise typer.Exit(code) from exc
+
+
+def _message(exc: Exception) -> str:
+    """What the user reads of an error: of a file error, the file and the cause."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, duckdb.Error):
+        # The first line names the file and the cause; DuckDB's hints follow it.
+        return str(exc).splitlines()[0]
+    return str(exc)
+
+
+@contextmanager
+def _reading(home: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The home's database opened read-only: it can be read during a build (waiting for
+    the build's spell on it to end) and on a read-only home. Errors exit 1, one line each."""
+    database = _existing_home(home).database
+    try:
+        with connect(database, read_only=True) as con:
+            yield con
+    except (DatabaseBusy, duckdb.Error) as exc:
+        _fail(exc, code=1)
 
 
 @app.command()
 def runs(home: HomeOption = None) -> None:
     """List builds with their status and drop funnel."""
-    factory = _existing_home(home)
-    with connect(factory.database) as con:
+    with _reading(home) as con:
         rows = con.execute(sql("runs_list")).fetchall()
         table = Table("run id", "status", "started", "version")
         stages: list[str] = []
@@ -207,7 +230,7 @@ def predictors_train(
 @predictors_app.command("list")
 def predictors_list(home: HomeOption = None) -> None:
     """List the registered boundary predictors with their held-out metrics."""
-    with connect(_existing_home(home).database) as con:
+    with _reading(home) as con:
         rows = registered(con)
     table = Table("name", "role", *METRIC_COLUMNS, "base model", "annotator", "run id", "path")
     for row in rows:

@@ -1,0 +1,101 @@
+"""One factory home, several processes: a reader waits for a build's short spell on the
+database instead of crashing, and one that waits too long stops with one line naming the
+process that holds the database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tasks.runs import open_run
+from tessy_factory.cli import app
+from tessy_factory.config import BuildConfig
+from tessy_factory.home import FactoryHome
+
+# Holds the database read-write, as a build does during one of its spells on it.
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+# Opens runs as a build does, then stays alive for a while (or exits at once, as a crash).
+OPEN = """
+import sys, time
+from tasks.runs import open_run
+from tessy_factory.config import BuildConfig
+from tessy_factory.home import FactoryHome
+home = FactoryHome.resolve(sys.argv[1])
+for run_id in sys.argv[3:]:
+    open_run.fn(run_id, BuildConfig(), home)
+print("opened", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    # Wide, so rich does not wrap the one-line messages the tests look for.
+    monkeypatch.setenv("COLUMNS", "1000")
+    return CliRunner()
+
+
+@contextmanager
+def other_process(script: str, *args: object) -> Iterator[subprocess.Popen]:
+    """`script` running in another process until its first line is out; killed on exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() in {"holding\n", "opened\n"}
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def factory_with_a_run(root: Path) -> FactoryHome:
+    home = FactoryHome.resolve(root)
+    open_run.fn("run-7", BuildConfig(), home)
+    return home
+
+
+def status_of(output: str, run_id: str) -> str:
+    """The status column of `run_id`'s row in `tessy runs`."""
+    (line,) = [line for line in output.splitlines() if f" {run_id} " in line]
+    return line.split("│")[2].strip()
+
+
+def test_runs_waits_for_a_builds_spell_on_the_database(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = factory_with_a_run(tmp_path)
+    monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "30")
+    with other_process(HOLD, home.database, 2):
+        started = time.monotonic()
+        result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert status_of(result.output, "run-7") == "running"
+    assert time.monotonic() - started < 30
+
+
+def test_a_reader_gives_up_after_the_wait_naming_the_holder(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = factory_with_a_run(tmp_path)
+    monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "1")
+    with other_process(HOLD, home.database, 60) as holder:
+        result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ")
+    assert str(home.database) in line and f"process {holder.pid}" in line
+    assert "--home" in line and "TESSY_DB_LOCK_TIMEOUT_S" in line
