@@ -1,1 +1,1 @@
-SELECT config_hash, status FROM runs WHERE run_id = ?;
+SELECT config_hash, status, owner_pid, owner_host, owner_started FROM runs WHERE run_id = ?;

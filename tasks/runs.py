@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
+from tessy_factory.owner import Owner, recorded_owner
 from tessy_factory.predictors.config import PredictorTrainingConfig
 
 
@@ -44,10 +46,15 @@ def check_run_id(run_id: str) -> str:
 
 @task(name="open-run", cache_policy=NO_CACHE)
 def open_run(run_id: str, config: RunConfig, home: FactoryHome) -> bool:
-    """Record the run; True when it resumes an earlier attempt with the same config."""
+    """Record the run, owned by this process; True when it resumes an earlier attempt with
+    the same config. A run that another live process is building is refused."""
+    me = Owner.this_process()
     with connect(home.database) as con:
+        # One transaction: a run is never left without its owner.
+        con.begin()
         row = con.execute(sql("run_get"), [run_id]).fetchone()
-        if row is None:
+        resumed = row is not None
+        if not resumed:
             con.execute(
                 sql("run_insert"),
                 [
@@ -58,14 +65,28 @@ def open_run(run_id: str, config: RunConfig, home: FactoryHome) -> bool:
                     datetime.now(),
                 ],
             )
-            return False
-        if row[0] != config.fingerprint():
-            raise RunConflict(
-                f"run {run_id!r} exists with another configuration (hash {row[0]}, "
-                f"this one {config.fingerprint()}): use a new run id"
-            )
-        con.execute(sql("run_set_status"), [run_id, "running", None, None])
-        return True
+        else:
+            _check_resumable(run_id, config, row)
+            con.execute(sql("run_set_status"), [run_id, "running", None, None])
+        con.execute(sql("run_set_owner"), [run_id, me.pid, me.host, me.started])
+        con.commit()
+    return resumed
+
+
+def _check_resumable(run_id: str, config: RunConfig, row: tuple) -> None:
+    config_hash, status, *owner = row
+    if config_hash != config.fingerprint():
+        raise RunConflict(
+            f"run {run_id!r} exists with another configuration (hash {config_hash}, "
+            f"this one {config.fingerprint()}): use a new run id"
+        )
+    builder = recorded_owner(*owner)
+    # A live owner on this host with this pid is this process, which may open its run again.
+    if status == "running" and builder and builder.pid != os.getpid() and builder.alive():
+        raise RunConflict(
+            f"run {run_id!r} is being built by {builder}: wait for it to finish, or stop it "
+            "and run this again to resume"
+        )
 
 
 @task(name="close-run", cache_policy=NO_CACHE)

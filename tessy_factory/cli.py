@@ -23,6 +23,7 @@ from tessy_factory.db import DatabaseBusy, connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import ensure_miniature, miniature_dir
 from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
+from tessy_factory.owner import recorded_owner, shown_status
 from tessy_factory.predictors.config import load_training_config
 from tessy_factory.predictors.registry import registered
 
@@ -142,20 +143,25 @@ def _reading(home: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
 def runs(home: HomeOption = None) -> None:
     """List builds with their status and drop funnel."""
     with _reading(home) as con:
-        rows = con.execute(sql("runs_list")).fetchall()
+        cursor = con.execute(sql("runs_list"))
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         table = Table("run id", "status", "started", "version")
         stages: list[str] = []
-        for run_id, status, started, version in rows:
-            counts = funnel(con, run_id)
+        for row in rows:
+            counts = funnel(con, row["run_id"])
             if not stages:
                 stages = list(counts)
                 for stage in stages:
                     table.add_column(stage.replace("_", " "), justify="right")
+            owner = recorded_owner(
+                row.get("owner_pid"), row.get("owner_host"), row.get("owner_started")
+            )
             table.add_row(
-                run_id,
-                status,
-                f"{started:%Y-%m-%d %H:%M}",
-                version or "-",
+                row["run_id"],
+                shown_status(row["status"], owner),
+                f"{row['started_at']:%Y-%m-%d %H:%M}",
+                row["version"] or "-",
                 *(str(counts[stage]) for stage in stages),
             )
     console.print(table if rows else "no builds yet")

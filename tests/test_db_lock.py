@@ -1,9 +1,11 @@
 """One factory home, several processes: a reader waits for a build's short spell on the
 database instead of crashing, and one that waits too long stops with one line naming the
-process that holds the database."""
+process that holds the database; a run whose process died shows as `interrupted`, and a run
+that a live process is building is not opened a second time."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tasks.runs import open_run
+from tasks.runs import RunConflict, open_run
 from tessy_factory.cli import app
 from tessy_factory.config import BuildConfig
+from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 
 # Holds the database read-write, as a build does during one of its spells on it.
@@ -99,3 +102,34 @@ def test_a_reader_gives_up_after_the_wait_naming_the_holder(
     assert line.startswith("error: ")
     assert str(home.database) in line and f"process {holder.pid}" in line
     assert "--home" in line and "TESSY_DB_LOCK_TIMEOUT_S" in line
+
+
+def test_a_run_whose_process_is_gone_shows_as_interrupted(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    home = FactoryHome.resolve(tmp_path)
+    # Opened by a process that then ended without closing them, as a killed build does.
+    with other_process(OPEN, tmp_path, 0, "gone", "reused", "elsewhere") as opener:
+        opener.wait()
+    open_run.fn("mine", BuildConfig(), home)
+    with connect(home.database) as con:
+        # The pid of "reused" now belongs to a live process (this one) that started later.
+        con.execute("UPDATE runs SET owner_pid = ? WHERE run_id = 'reused'", [os.getpid()])
+        # A process on another host cannot be checked from here.
+        con.execute("UPDATE runs SET owner_host = 'another-host' WHERE run_id = 'elsewhere'")
+    result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    shown = {run_id: status_of(result.output, run_id) for run_id in ("gone", "reused", "mine")}
+    assert shown == {"gone": "interrupted", "reused": "interrupted", "mine": "running"}
+    assert status_of(result.output, "elsewhere") == "running"
+
+
+def test_a_run_a_live_process_is_building_is_not_opened_again(tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path)
+    with (
+        other_process(OPEN, tmp_path, 60, "busy") as builder,
+        pytest.raises(RunConflict, match=rf"process {builder.pid} on "),
+    ):
+        open_run.fn("busy", BuildConfig(), home)
+    # Once that process is gone, the run resumes as an interrupted one does.
+    assert open_run.fn("busy", BuildConfig(), home) is True

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import yaml
+from typer.testing import CliRunner
 
+from tessy_factory.cli import app
 from tessy_factory.db import connect
 
 RUN_ID = "crash-1"
@@ -69,6 +71,10 @@ def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root
     assert "generation 3/" in log, log[-3000:]
     before = generations(home)
     assert 3 <= len(before) < N_PROMPTS * len(MODES)
+    # Its process is gone: the run shows as interrupted, not as running forever.
+    listed = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "240"})
+    assert listed.exit_code == 0, listed.output
+    assert f"│ {RUN_ID} │ interrupted │" in listed.output, listed.output
 
     finished = tessy(home, config, env)
     output, _ = finished.communicate(timeout=400)
