@@ -14,13 +14,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tessy_factory.config import VerificationConfig
-from tessy_factory.db import connect, sql
+from tessy_factory.db import connect, sql, store
 from tessy_factory.home import FactoryHome
 from tessy_factory.verify.judge import Judge, Judgement, Verdict, judge_many
 from tessy_factory.verify.sanity import JudgeFailed, problem_with_tests
 from tessy_factory.verify.selfcheck import ensure_isolation
 
-# Verdicts are stored per batch, so an interrupted run keeps what was judged.
+# Checks and verdicts are stored per batch, so an interrupted run keeps what was judged;
+# the database is opened for each batch's write only, never while the judge runs.
 BATCH = 32
 
 
@@ -52,12 +53,15 @@ def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> d
     counts = {"ok": 0, "excluded": 0, "unchecked": 0}
     with connect(home.database) as con:
         pending = con.execute(sql("prompts_unchecked"), [run_id]).fetchall()
-        for prompt_id, tests, reference in pending:
+    for start in range(0, len(pending), BATCH):
+        rows = []
+        for prompt_id, tests, reference in pending[start : start + BATCH]:
             status, reason = _checked(judge, json.loads(tests), reference)
             counts[status] += 1
             if reason is not None:
                 logger.warning("check-tests: prompt %s %s: %s", prompt_id, status, reason)
-            con.execute(sql("insert_prompt_check"), [run_id, prompt_id, status, reason])
+            rows.append([run_id, prompt_id, status, reason])
+        store(home.database, "insert_prompt_check", rows)
     logger.info("check-tests: %s", counts)
     return counts
 
@@ -78,23 +82,23 @@ def verify(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[s
     counts: dict[str, int] = {}
     with connect(home.database) as con:
         pending = con.execute(sql("unverified_samples"), [run_id]).fetchall()
-        logger.info("verification: %d samples to judge", len(pending))
-        if not pending:
-            return counts
-        judge = open_judge(config)
-        for start in range(0, len(pending), BATCH):
-            batch = pending[start : start + BATCH]
-            items = [(text, json.loads(tests)) for _, text, tests in batch]
-            rows = []
-            for (sid, _, _), j in zip(batch, judge_many(judge, items, config.workers), strict=True):
-                counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
-                if j.verdict is Verdict.SANDBOX_ERROR:
-                    # The judge's own failure: left unjudged, so a re-run judges it again.
-                    logger.warning("verification: sample %s not judged: %s", sid, j.detail)
-                    continue
-                rows.append([run_id, sid, *_verdict_row(j)])
-            if rows:
-                con.executemany(sql("insert_verdict"), rows)
+    logger.info("verification: %d samples to judge", len(pending))
+    if not pending:
+        return counts
+    judge = open_judge(config)
+    for start in range(0, len(pending), BATCH):
+        batch = pending[start : start + BATCH]
+        items = [(text, json.loads(tests)) for _, text, tests in batch]
+        rows = []
+        for (sid, _, _), j in zip(batch, judge_many(judge, items, config.workers), strict=True):
+            counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
+            if j.verdict is Verdict.SANDBOX_ERROR:
+                # The judge's own failure: left unjudged, so a re-run judges it again.
+                logger.warning("verification: sample %s not judged: %s", sid, j.detail)
+                continue
+            rows.append([run_id, sid, *_verdict_row(j)])
+        if rows:
+            store(home.database, "insert_verdict", rows)
     logger.info("verification: %s", counts)
     return counts
 

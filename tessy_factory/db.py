@@ -61,6 +61,15 @@ def connect(
         con.close()
 
 
+def store(database: Path | str, statement: str, rows: list[list]) -> None:
+    """Run `sql/<statement>.sql` for each row, in a short spell of its own on the database,
+    so that work between writes (generating, judging) leaves it to other processes."""
+    if not rows:
+        return
+    with connect(database) as con:
+        con.executemany(sql(statement), rows)
+
+
 def lock_timeout() -> float:
     """Seconds an open waits for another process to let go of the database."""
     value = os.environ.get(LOCK_TIMEOUT_ENV, str(DEFAULT_LOCK_TIMEOUT_S))
