@@ -11,7 +11,7 @@ from tasks.curation import curate_run
 from tasks.generation import run_generation
 from tasks.publishing import publish
 from tasks.reporting import write_report
-from tasks.runs import check_run_id, close_run, new_run_id, open_run
+from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import load_prompts
 from tasks.verification import check_tests, verify
 from tessy_factory.config import BuildConfig
@@ -43,6 +43,7 @@ def build_dataset(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
+    announce_run(run_id, "build")
     open_run(run_id, config, home)
     try:
         load_prompts(run_id, config.sources, home, Path(config_dir))
@@ -59,7 +60,7 @@ def build_dataset(
             )
         release = publish(run_id, config, home, report)
     except Exception as exc:
-        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+        fail_run(run_id, home, exc)
         raise
     close_run(run_id, home)
     return BuildResult(

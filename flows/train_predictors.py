@@ -14,7 +14,7 @@ from tasks.predictor_training import (
     draw_windows,
     train_role_predictor,
 )
-from tasks.runs import check_run_id, close_run, new_run_id, open_run
+from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import load_prompts
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
@@ -33,6 +33,7 @@ def train_boundary_predictors(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
+    announce_run(run_id, "predictors train")
     open_run(run_id, config, home)
     metrics = {}
     try:
@@ -44,7 +45,7 @@ def train_boundary_predictors(
             annotate_windows(run_id, role, config, home)
             metrics[role] = train_role_predictor(run_id, role, config, home)
     except Exception as exc:
-        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+        fail_run(run_id, home, exc)
         raise
     create_table_artifact(
         key=f"predictors-{config.name.lower().replace('_', '-').replace('.', '-')}",

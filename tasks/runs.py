@@ -8,11 +8,12 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from prefect import task
+import duckdb
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tessy_factory.config import BuildConfig
-from tessy_factory.db import connect, sql
+from tessy_factory.db import DatabaseBusy, connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.owner import Owner, recorded_owner
 from tessy_factory.predictors.config import PredictorTrainingConfig
@@ -95,6 +96,29 @@ def close_run(run_id: str, home: FactoryHome, error: str | None = None) -> None:
     status = "failed" if error else "completed"
     with connect(home.database) as con:
         con.execute(sql("run_set_status"), [run_id, status, error, datetime.now()])
+
+
+def announce_run(run_id: str, command: str) -> None:
+    """Log how to resume the run, for those who follow the flow in Prefect's UI."""
+    get_run_logger().info(
+        "run %s: if it stops, resume it with run_id=%r (tessy %s CONFIG --run-id %s)",
+        run_id,
+        run_id,
+        command,
+        run_id,
+    )
+
+
+def fail_run(run_id: str, home: FactoryHome, exc: Exception) -> None:
+    """Mark the run failed with `exc`. When the database cannot be written (another process
+    holds it, the disk is full or read-only), say so and leave the run as it is: it shows
+    as interrupted once this process has ended."""
+    logger = get_run_logger()
+    logger.error("run %s failed: %s; resume it with run_id=%r", run_id, exc, run_id)
+    try:
+        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+    except (DatabaseBusy, duckdb.Error, OSError) as unrecorded:
+        logger.warning("run %s: not marked failed, as %s", run_id, unrecorded)
 
 
 def run_config(home: FactoryHome, run_id: str) -> dict:

@@ -70,12 +70,14 @@ def build(
     from flows.build import build_dataset
 
     build_config = _flow_config(load_config, config, run_id, home)
-    try:
-        result = build_dataset(build_config, run_id=run_id, config_dir=str(config.parent.resolve()))
-    except (ValueError, RuntimeError, OSError) as exc:
-        # Expected failures (bad source, run id conflict, quality gate, model or publish
-        # errors) print their message; Prefect has already logged the traceback.
-        _fail(exc, code=1)
+    config_dir = str(config.parent.resolve())
+    result = _resumable(
+        "build",
+        config,
+        home,
+        _new_run(build_config, run_id),
+        lambda run: build_dataset(build_config, run_id=run, config_dir=config_dir),
+    )
     console.print(
         f"\n[green]Build {result.run_id} published {result.rows} rows as {result.version}[/green]"
     )
@@ -85,6 +87,42 @@ def build(
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+FlowResult = TypeVar("FlowResult")
+
+# The failures a flow expects (bad source, run id conflict, quality gate, model, publish,
+# database and file errors): one line each; anything else is a bug and keeps its traceback.
+EXPECTED_FAILURES = (ValueError, RuntimeError, OSError, duckdb.Error)
+
+
+def _new_run(config: BaseModel, run_id: str | None) -> str:
+    """The run id given, or a new one: made here so it is printed before the flow starts."""
+    from tasks.runs import new_run_id
+
+    return run_id or new_run_id(config)
+
+
+def _resumable(
+    command: str,
+    config: Path,
+    home: Path | None,
+    run_id: str,
+    start: Callable[[str], FlowResult],
+) -> FlowResult:
+    """`start(run_id)`, the run id and the command that resumes it printed first; a failure
+    exits 1 with one line that names them too (Prefect has logged its traceback)."""
+    from tasks.runs import RunConflict
+
+    resume = f"tessy {command} {config} --run-id {run_id}"
+    if home is not None:
+        resume += f" --home {home}"
+    console.print(escape(f"run {run_id} (resume with: {resume})"))
+    try:
+        return start(run_id)
+    except RunConflict as exc:
+        # Its message says what to do instead of resuming.
+        _fail(exc, code=1)
+    except EXPECTED_FAILURES as exc:
+        _fail(exc, code=1, then=f" (run {run_id}; resume with: {resume})")
 
 
 def _flow_config(
@@ -112,8 +150,8 @@ def _existing_home(home: Path | None) -> FactoryHome:
         _fail(exc, code=1)
 
 
-def _fail(exc: Exception, code: int) -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(_message(exc))}")
+def _fail(exc: Exception, code: int, then: str = "") -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(_message(exc) + then)}")
     raise typer.Exit(code) from exc
 
 
@@ -217,12 +255,14 @@ def predictors_train(
     from flows.train_predictors import ROLES, train_boundary_predictors
 
     training = _flow_config(load_training_config, config, run_id, home)
-    try:
-        metrics = train_boundary_predictors(
-            training, run_id=run_id, config_dir=str(config.parent.resolve())
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        _fail(exc, code=1)
+    config_dir = str(config.parent.resolve())
+    metrics = _resumable(
+        "predictors train",
+        config,
+        home,
+        _new_run(training, run_id),
+        lambda run: train_boundary_predictors(training, run_id=run, config_dir=config_dir),
+    )
     table = Table("predictor", *METRIC_COLUMNS)
     for role in ROLES:
         table.add_row(f"registered:{training.name}-{role}", *_metric_cells(metrics[role]))

@@ -1,5 +1,5 @@
 """One factory home, several processes: a reader waits for a build's short spell on the
-database instead of crashing, and one that waits too long stops with one line naming the
+database instead of crashing; a writer that waits too long stops with one line naming the
 process that holds the database; a run whose process died shows as `interrupted`, and a run
 that a live process is building is not opened a second time."""
 
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tasks.runs import RunConflict, open_run
@@ -133,3 +134,26 @@ def test_a_run_a_live_process_is_building_is_not_opened_again(tmp_path: Path) ->
         open_run.fn("busy", BuildConfig(), home)
     # Once that process is gone, the run resumes as an interrupted one does.
     assert open_run.fn("busy", BuildConfig(), home) is True
+
+
+def test_a_build_that_cannot_get_the_database_stops_with_one_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness
+) -> None:
+    home = FactoryHome.resolve(tmp_path / "home")
+    with connect(home.database):
+        pass
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"name": "tiny", "sources": [{"kind": "demo", "count": 1}]}))
+    monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "1")
+    command = ["build", str(config), "--home", str(home.root), "--run-id", "tiny-1"]
+    with other_process(HOLD, home.database, 60) as holder:
+        result = runner.invoke(app, command)
+    assert result.exit_code == 1, result.output
+    resume = f"tessy build {config} --run-id tiny-1 --home {home.root}"
+    lines = result.output.strip().splitlines()
+    # The run id comes first, before Prefect starts; the error, one line, comes last.
+    assert f"run tiny-1 (resume with: {resume})" in lines
+    errors = [line for line in lines if line.startswith("error:")]
+    assert errors == [lines[-1]]
+    assert str(home.database) in errors[0] and f"process {holder.pid}" in errors[0]
+    assert f"resume with: {resume}" in errors[0]
