@@ -21,7 +21,6 @@ from tessy_factory.config import load_config
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import DatabaseBusy, connect, sql
 from tessy_factory.home import FactoryHome
-from tessy_factory.miniature.build import ensure_miniature, miniature_dir
 from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
 from tessy_factory.owner import recorded_owner, shown_status
 from tessy_factory.predictors.config import load_training_config
@@ -233,6 +232,10 @@ def models_tiny(
     """Build (once) the miniature teacher, student and boundary predictors, offline."""
     if world not in WORLDS:
         _fail(ValueError(f"--world {world!r}: no such world; use one of {sorted(WORLDS)}"), 2)
+    # Imported here: it pulls in torch, which made every other command take seconds (about
+    # 10 s of a `tessy runs` on a loaded 2-core machine).
+    from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+
     factory = FactoryHome.resolve(home)
     built = miniature_dir(factory.models, world).exists()
     root = ensure_miniature(factory.models, log=console.print, world=world)
