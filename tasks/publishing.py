@@ -6,6 +6,7 @@ import os
 from datetime import date, datetime
 
 import pandas as pd
+from filelock import FileLock
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -64,15 +65,21 @@ def _push(
     target = config.publish
     license = _license(rows)
     if target.target == "local":
-        pushed = local_hub.version_of_run(home.hub, target.repo_id, run_id)
-        if pushed is not None:
-            # An earlier attempt pushed this run, then crashed before recording it.
-            return _recorded(home, target.repo_id, pushed, len(rows))
-        version = next_version(local_hub.existing_versions(home.hub, target.repo_id), date.today())
-        card = render_card(target.repo_id, version, license, manifest, report)
-        return local_hub.publish_local(
-            home.hub, target.repo_id, rows, card, report, version, run_id
-        )
+        # Builds on one home run side by side: one at a time picks the next version and
+        # commits it, or both would take the same version in the same repository.
+        repo = local_hub.repo_path(home.hub, target.repo_id)
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{repo}.lock"):
+            pushed = local_hub.version_of_run(home.hub, target.repo_id, run_id)
+            if pushed is not None:
+                # An earlier attempt pushed this run, then crashed before recording it.
+                return _recorded(home, target.repo_id, pushed, len(rows))
+            versions = local_hub.existing_versions(home.hub, target.repo_id)
+            version = next_version(versions, date.today())
+            card = render_card(target.repo_id, version, license, manifest, report)
+            return local_hub.publish_local(
+                home.hub, target.repo_id, rows, card, report, version, run_id
+            )
     # The token is read here and handed to huggingface_hub only; it is never logged or stored.
     token = os.environ.get(target.token_env)
     pushed = hub.version_of_run(target.repo_id, run_id, token)
