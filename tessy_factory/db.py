@@ -22,7 +22,8 @@ import psutil
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 LOCK_TIMEOUT_ENV = "TESSY_DB_LOCK_TIMEOUT_S"
-# Longer than any spell a build holds the database for (a few seconds, see the README).
+# Far longer than a build's spells on the database (1.3 s at most in a demo build, see the
+# README), but a second build's open, or a read, still ends when a process keeps it.
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 # How often a waiting open tries again.
 LOCK_POLL_S = 0.1
