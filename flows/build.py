@@ -12,7 +12,7 @@ from tasks.generation import run_generation
 from tasks.metrics import measure_run
 from tasks.publishing import publish
 from tasks.reporting import write_report
-from tasks.runs import check_run_id, close_run, new_run_id, open_run
+from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tasks.verification import check_tests, verify
 from tessy_factory.config import BuildConfig
@@ -49,6 +49,7 @@ def build_dataset(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
+    announce_run(run_id, "build")
     # Before the run is recorded: a source that cannot be read leaves no run behind.
     sources = fingerprint_sources(config.sources, Path(config_dir))
     eval_items = read_eval_sets(config.curation.decontamination, Path(config_dir))
@@ -70,7 +71,7 @@ def build_dataset(
             )
         release = publish(run_id, config, home, report, allow_rewrite)
     except Exception as exc:
-        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+        fail_run(run_id, home, exc)
         raise
     close_run(run_id, home)
     return BuildResult(

@@ -14,7 +14,7 @@ from tasks.predictor_training import (
     draw_windows,
     train_role_predictor,
 )
-from tasks.runs import check_run_id, close_run, new_run_id, open_run
+from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
@@ -33,6 +33,7 @@ def train_boundary_predictors(
     """
     home = FactoryHome.resolve(config.home)
     run_id = check_run_id(run_id) if run_id else new_run_id(config)
+    announce_run(run_id, "predictors train")
     # The prompts are read only to sample traces from a model.
     samples = any(config.role(role).traces.model is not None for role in ROLES)
     sources = fingerprint_sources(config.sources, Path(config_dir)) if samples else {}
@@ -48,7 +49,7 @@ def train_boundary_predictors(
             annotate_windows(run_id, role, config, home)
             metrics[role] = train_role_predictor(run_id, role, config, home)
     except Exception as exc:
-        close_run(run_id, home, error=f"{type(exc).__name__}: {exc}")
+        fail_run(run_id, home, exc)
         raise
     create_table_artifact(
         key=f"predictors-{config.name.lower().replace('_', '-').replace('.', '-')}",

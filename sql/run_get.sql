@@ -1,1 +1,2 @@
-SELECT config_hash, status, config, sources FROM runs WHERE run_id = ?;
+SELECT config_hash, status, config, sources, owner_pid, owner_host, owner_started
+FROM runs WHERE run_id = ?;

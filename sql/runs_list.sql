@@ -1,1 +1,3 @@
-SELECT run_id, status, started_at, version FROM runs ORDER BY started_at DESC;
+-- Every column, picked by name: a home opened read-only keeps the schema of the tessy that
+-- last wrote it, so columns added since (the owner_*) may be missing.
+SELECT * FROM runs ORDER BY started_at DESC;

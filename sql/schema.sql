@@ -4,7 +4,7 @@ CREATE TABLE IF NOT EXISTS runs (
     name          VARCHAR NOT NULL,
     config        JSON NOT NULL,
     config_hash   VARCHAR NOT NULL,
-    status        VARCHAR NOT NULL,          -- running | completed | failed
+    status        VARCHAR NOT NULL,          -- running | completed | failed (see owner_*)
     error         VARCHAR,
     started_at    TIMESTAMP NOT NULL,
     finished_at   TIMESTAMP,
@@ -14,6 +14,11 @@ CREATE TABLE IF NOT EXISTS runs (
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS models JSON;
 -- {source label: content hash} of the prompt sources, taken when the run first started.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS sources JSON;
+-- The process building the run (pid, host, start time in seconds since the epoch): a
+-- `running` run whose process is gone is shown as interrupted (see owner.py).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner_pid INTEGER;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner_host VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner_started DOUBLE;
 
 CREATE TABLE IF NOT EXISTS prompts (
     run_id        VARCHAR NOT NULL,

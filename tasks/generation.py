@@ -16,7 +16,6 @@ import json
 import time
 from dataclasses import dataclass
 
-import duckdb
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
@@ -24,7 +23,7 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from tessy_factory.config import BuildConfig, GenerationMode
-from tessy_factory.db import connect, sql
+from tessy_factory.db import connect, sql, store
 from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer, generate_sample
 from tessy_factory.engine.openai_model import EndpointError
@@ -121,8 +120,7 @@ def generate(
         return {"written": 0, "failed": 0}
     teacher, student = writers
     in_flight = _concurrency(config, teacher, student)
-    with connect(home.database) as con:
-        return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, con, in_flight))
+    return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, home, in_flight))
 
 
 @task(name="record-unfinished", cache_policy=NO_CACHE)
@@ -151,7 +149,7 @@ async def _generate_slots(
     teacher: Writer | None,
     student: Writer | None,
     config: BuildConfig,
-    con: duckdb.DuckDBPyConnection,
+    home: FactoryHome,
     in_flight: int,
 ) -> dict[str, int]:
     logger = get_run_logger()
@@ -160,7 +158,7 @@ async def _generate_slots(
 
     async def one(slot: Slot) -> None:
         async with gate:
-            outcome = await _attempts(run_id, slot, teacher, student, config, con)
+            outcome = await _attempts(run_id, slot, teacher, student, config, home)
         counts["written" if outcome.status == "ok" else "failed"] += 1
         logger.info(
             "generation %d/%d: %s prompt %s -> %s",
@@ -231,7 +229,7 @@ async def _attempts(
     teacher: Writer | None,
     student: Writer | None,
     config: BuildConfig,
-    con: duckdb.DuckDBPyConnection,
+    home: FactoryHome,
 ) -> Outcome:
     """Attempt the slot until it succeeds or runs out of attempts, storing each attempt."""
     outcome = Outcome("failed", None)
@@ -267,7 +265,9 @@ async def _attempts(
                 sample.seconds.get("teacher"),
                 sample.seconds.get("student"),
             ]
-        con.execute(sql("upsert_generation"), [*row, time.perf_counter() - started])
+        # In a thread, so samples in flight go on while it waits for the database.
+        row.append(time.perf_counter() - started)
+        await asyncio.to_thread(store, home.database, "upsert_generation", [row])
         if outcome.status == "ok" or spent == config.generation.max_attempts:
             break
     return outcome

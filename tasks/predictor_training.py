@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tessy_factory.db import connect, sql
+from tessy_factory.db import connect, sql, store
 from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer
 from tessy_factory.engine.text_model import GenerationFailed
@@ -53,31 +53,33 @@ def collect_traces(
         done = {
             row[0] for row in con.execute(sql("predictor_traces_done"), [run_id, role]).fetchall()
         }
+        # A predictor run's prompts are never test-checked: all of them count.
+        params = {"run_id": run_id, "include_unchecked": True}
+        prompts = [text for _, text in con.execute(sql("prompts_of_run"), params).fetchall()]
 
-        def store(row: TraceRow) -> None:
-            con.execute(
-                sql("predictor_trace_upsert"),
-                [run_id, role, row.trace_id, row.status, row.reason, row.text],
-            )
+    def upsert(row: TraceRow) -> list:
+        return [run_id, role, row.trace_id, row.status, row.reason, row.text]
 
-        if source.file is not None:
-            for row in read_trace_file(base_dir / source.file):
-                if row.trace_id not in done:
-                    store(row)
-        else:
-            # A predictor run's prompts are never test-checked: all of them count.
-            params = {"run_id": run_id, "include_unchecked": True}
-            prompts = [text for _, text in con.execute(sql("prompts_of_run"), params).fetchall()]
-            slots = [
-                (index * source.samples_per_prompt + sample, prompt)
-                for index, prompt in enumerate(prompts)
-                for sample in range(source.samples_per_prompt)
-            ]
-            writer = Writer(role, load_model(source.model, home.models))
-            # Local models compute in this process: samples in flight would only take turns.
-            concurrency = 1 if isinstance(writer.model, LocalModel) else config.sampling.concurrency
-            todo = [slot for slot in slots if slot[0] not in done]
-            asyncio.run(sample_traces(writer, todo, config.sampling, concurrency, store))
+    def stored(row: TraceRow) -> None:
+        # The database is opened for each trace only, never while the model samples.
+        store(home.database, "predictor_trace_upsert", [upsert(row)])
+
+    if source.file is not None:
+        traces = read_trace_file(base_dir / source.file)
+        rows = [upsert(row) for row in traces if row.trace_id not in done]
+        store(home.database, "predictor_trace_upsert", rows)
+    else:
+        slots = [
+            (index * source.samples_per_prompt + sample, prompt)
+            for index, prompt in enumerate(prompts)
+            for sample in range(source.samples_per_prompt)
+        ]
+        writer = Writer(role, load_model(source.model, home.models))
+        # Local models compute in this process: samples in flight would only take turns.
+        concurrency = 1 if isinstance(writer.model, LocalModel) else config.sampling.concurrency
+        todo = [slot for slot in slots if slot[0] not in done]
+        asyncio.run(sample_traces(writer, todo, config.sampling, concurrency, stored))
+    with connect(home.database) as con:
         counts = dict(con.execute(sql("predictor_trace_counts"), [run_id, role]).fetchall())
     get_run_logger().info("%s traces: %s", role, counts)
     return counts
@@ -128,20 +130,26 @@ def annotate_windows(
     with connect(home.database) as con:
         pending = con.execute(sql("predictor_windows_unannotated"), [run_id, role]).fetchall()
 
-        def store(window_id: int, spans, reason: str | None, answer: str | None) -> None:
-            status = "rejected" if reason else "ok"
-            con.execute(
-                sql("predictor_window_annotate"),
-                [status, json.dumps(spans), reason, answer, run_id, role, window_id],
-            )
+    def annotation(window_id: int, spans, reason: str | None, answer: str | None) -> list:
+        status = "rejected" if reason else "ok"
+        return [status, json.dumps(spans), reason, answer, run_id, role, window_id]
 
-        if settings.kind == "lexicon":
-            annotator = LexiconAnnotator(settings.phrases)
-            for window_id, text in pending:
-                store(window_id, annotator.annotate(text), None, None)
-        else:
-            model = ModelAnnotator(load_model(settings.model, home.models), settings.max_new_tokens)
-            asyncio.run(_ask(model, pending, settings.concurrency, config.windows.seed, store))
+    def stored(window_id: int, spans, reason: str | None, answer: str | None) -> None:
+        # The database is opened for each answer only, never while the annotator thinks.
+        rows = [annotation(window_id, spans, reason, answer)]
+        store(home.database, "predictor_window_annotate", rows)
+
+    if settings.kind == "lexicon":
+        annotator = LexiconAnnotator(settings.phrases)
+        rows = [
+            annotation(window_id, annotator.annotate(text), None, None)
+            for window_id, text in pending
+        ]
+        store(home.database, "predictor_window_annotate", rows)
+    else:
+        model = ModelAnnotator(load_model(settings.model, home.models), settings.max_new_tokens)
+        asyncio.run(_ask(model, pending, settings.concurrency, config.windows.seed, stored))
+    with connect(home.database) as con:
         counts = dict(con.execute(sql("predictor_annotation_counts"), [run_id, role]).fetchall())
     get_run_logger().info("%s annotations: %s", role, counts)
     return counts

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 
 import duckdb
 import pandas as pd
+from filelock import FileLock
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -47,7 +49,8 @@ def publish(
         target = {"repo_id": config.publish.repo_id, "on_hub": config.publish.target == "hub"}
         records = con.execute(sql("recorded_versions"), target).fetchall()
     recorded = [RecordedVersion(*row) for row in records]
-    release, lost = _push(run_id, config, home, rows, manifest, report, recorded, allow_rewrite)
+    with _publishing_turn(config, home):
+        release, lost = _push(run_id, config, home, rows, manifest, report, recorded, allow_rewrite)
     if lost:
         logger.warning(
             "publish: %s had lost %s, which this factory published; published %s after them "
@@ -80,6 +83,16 @@ def _publish_signatures(con: duckdb.DuckDBPyConnection, run_id: str, release: Re
     """Later builds of the dataset are checked for near-duplicates against these rows."""
     kept = published_rows(con, run_id)["id"].tolist()
     publish_signatures(con, release.repo_id, run_id, release.version, kept)
+
+
+def _publishing_turn(config: BuildConfig, home: FactoryHome) -> AbstractContextManager:
+    """Builds on one home run side by side: one at a time picks the next version of a local
+    repository and commits it, or both would take the same version."""
+    if config.publish.target != "local":
+        return nullcontext()
+    repo = local_hub.repo_path(home.hub, config.publish.repo_id)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{repo}.lock")
 
 
 def _push(

@@ -14,13 +14,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tessy_factory.config import VerificationConfig
-from tessy_factory.db import connect, sql
+from tessy_factory.db import connect, sql, store
 from tessy_factory.home import FactoryHome
 from tessy_factory.verify.judge import Judge, Judgement, Verdict, judge_many
 from tessy_factory.verify.sanity import JudgeFailed, problem_with_tests
 from tessy_factory.verify.selfcheck import ensure_isolation
 
-# Verdicts are stored per batch, so an interrupted run keeps what was judged.
+# Checks and verdicts are stored per batch, so an interrupted run keeps what was judged;
+# the database is opened for each batch's write only, never while the judge runs.
 BATCH = 32
 
 
@@ -57,7 +58,11 @@ def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> d
     passed: set[str] = set()
     with connect(home.database) as con:
         pending = con.execute(sql("candidates_to_check"), {"run_id": run_id}).fetchall()
-        for source, source_row, location, prompt_id, tests, reference in pending:
+    for start in range(0, len(pending), BATCH):
+        rows = []
+        for source, source_row, location, prompt_id, tests, reference in pending[
+            start : start + BATCH
+        ]:
             if prompt_id in passed:
                 continue
             status, reason = _checked(judge, json.loads(tests), reference)
@@ -69,8 +74,8 @@ def check_tests(run_id: str, config: VerificationConfig, home: FactoryHome) -> d
                 logger.warning(
                     "check-tests: prompt %s (%s) %s: %s", prompt_id, where, status, reason
                 )
-            row = [status, reason, run_id, source, source_row]
-            con.execute(sql("candidate_checked"), row)
+            rows.append([status, reason, run_id, source, source_row])
+        store(home.database, "candidate_checked", rows)
     logger.info("check-tests: %s", counts)
     return counts
 
@@ -91,23 +96,23 @@ def verify(run_id: str, config: VerificationConfig, home: FactoryHome) -> dict[s
     counts: dict[str, int] = {}
     with connect(home.database) as con:
         pending = con.execute(sql("unverified_samples"), [run_id]).fetchall()
-        logger.info("verification: %d samples to judge", len(pending))
-        if not pending:
-            return counts
-        judge = open_judge(config)
-        for start in range(0, len(pending), BATCH):
-            batch = pending[start : start + BATCH]
-            items = [(text, json.loads(tests)) for _, text, tests in batch]
-            rows = []
-            for (sid, _, _), j in zip(batch, judge_many(judge, items, config.workers), strict=True):
-                counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
-                if j.verdict is Verdict.SANDBOX_ERROR:
-                    # The judge's own failure: left unjudged, so a re-run judges it again.
-                    logger.warning("verification: sample %s not judged: %s", sid, j.detail)
-                    continue
-                rows.append([run_id, sid, *_verdict_row(j)])
-            if rows:
-                con.executemany(sql("insert_verdict"), rows)
+    logger.info("verification: %d samples to judge", len(pending))
+    if not pending:
+        return counts
+    judge = open_judge(config)
+    for start in range(0, len(pending), BATCH):
+        batch = pending[start : start + BATCH]
+        items = [(text, json.loads(tests)) for _, text, tests in batch]
+        rows = []
+        for (sid, _, _), j in zip(batch, judge_many(judge, items, config.workers), strict=True):
+            counts[j.verdict.value] = counts.get(j.verdict.value, 0) + 1
+            if j.verdict is Verdict.SANDBOX_ERROR:
+                # The judge's own failure: left unjudged, so a re-run judges it again.
+                logger.warning("verification: sample %s not judged: %s", sid, j.detail)
+                continue
+            rows.append([run_id, sid, *_verdict_row(j)])
+        if rows:
+            store(home.database, "insert_verdict", rows)
     logger.info("verification: %s", counts)
     return counts
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
+import duckdb
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -17,9 +19,10 @@ from rich.table import Table
 
 from tessy_factory.config import PromptSource, load_config
 from tessy_factory.curate.funnel import funnel
-from tessy_factory.db import connect, sql
+from tessy_factory.db import DatabaseBusy, connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
+from tessy_factory.owner import recorded_owner, shown_status
 from tessy_factory.predictors.config import load_training_config
 from tessy_factory.predictors.registry import registered
 
@@ -76,14 +79,15 @@ def build(
     # Imported here: importing the flow pulls in Prefect, slow for the other commands.
     from flows.build import build_dataset
 
-    try:
-        result = build_dataset(
-            build_config, run_id=run_id, config_dir=str(config_dir), allow_rewrite=allow_rewrite
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        # Expected failures (bad source, run id conflict, quality gate, model or publish
-        # errors) print their message; Prefect has already logged the traceback.
-        _fail(exc, code=1)
+    result = _resumable(
+        "build",
+        config,
+        home,
+        _new_run(build_config, run_id),
+        lambda run: build_dataset(
+            build_config, run_id=run, config_dir=str(config_dir), allow_rewrite=allow_rewrite
+        ),
+    )
     console.print(
         f"\n[green]Build {result.run_id} published {result.rows} rows as {result.version}[/green]"
     )
@@ -93,6 +97,42 @@ def build(
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+FlowResult = TypeVar("FlowResult")
+
+# The failures a flow expects (bad source, run id conflict, quality gate, model, publish,
+# database and file errors): one line each; anything else is a bug and keeps its traceback.
+EXPECTED_FAILURES = (ValueError, RuntimeError, OSError, duckdb.Error)
+
+
+def _new_run(config: BaseModel, run_id: str | None) -> str:
+    """The run id given, or a new one: made here so it is printed before the flow starts."""
+    from tasks.runs import new_run_id
+
+    return run_id or new_run_id(config)
+
+
+def _resumable(
+    command: str,
+    config: Path,
+    home: Path | None,
+    run_id: str,
+    start: Callable[[str], FlowResult],
+) -> FlowResult:
+    """`start(run_id)`, the run id and the command that resumes it printed first; a failure
+    exits 1 with one line that names them too (Prefect has logged its traceback)."""
+    from tasks.runs import RunConflict
+
+    resume = f"tessy {command} {config} --run-id {run_id}"
+    if home is not None:
+        resume += f" --home {home}"
+    console.print(escape(f"run {run_id} (resume with: {resume})"))
+    try:
+        return start(run_id)
+    except RunConflict as exc:
+        # Its message says what to do instead of resuming.
+        _fail(exc, code=1)
+    except EXPECTED_FAILURES as exc:
+        _fail(exc, code=1, then=f" (run {run_id}; resume with: {resume})")
 
 
 def _flow_config(
@@ -132,30 +172,56 @@ def _existing_home(home: Path | None) -> FactoryHome:
         _fail(exc, code=1)
 
 
-def _fail(exc: Exception, code: int) -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(str(exc))}")
+def _fail(exc: Exception, code: int, then: str = "") -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(_message(exc) + then)}")
     raise typer.Exit(code) from exc
+
+
+def _message(exc: Exception) -> str:
+    """What the user reads of an error: of a file error, the file and the cause."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, duckdb.Error):
+        # The first line names the file and the cause; DuckDB's hints follow it.
+        return str(exc).splitlines()[0]
+    return str(exc)
+
+
+@contextmanager
+def _reading(home: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The home's database opened read-only: it can be read during a build (waiting for
+    the build's spell on it to end) and on a read-only home. Errors exit 1, one line each."""
+    database = _existing_home(home).database
+    try:
+        with connect(database, read_only=True) as con:
+            yield con
+    except (DatabaseBusy, duckdb.Error) as exc:
+        _fail(exc, code=1)
 
 
 @app.command()
 def runs(home: HomeOption = None) -> None:
     """List builds with their status and drop funnel."""
-    factory = _existing_home(home)
-    with connect(factory.database) as con:
-        rows = con.execute(sql("runs_list")).fetchall()
+    with _reading(home) as con:
+        cursor = con.execute(sql("runs_list"))
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         table = Table("run id", "status", "started", "version")
         stages: list[str] = []
-        for run_id, status, started, version in rows:
-            counts = funnel(con, run_id)
+        for row in rows:
+            counts = funnel(con, row["run_id"])
             if not stages:
                 stages = list(counts)
                 for stage in stages:
                     table.add_column(stage.replace("_", " "), justify="right")
+            owner = recorded_owner(
+                row.get("owner_pid"), row.get("owner_host"), row.get("owner_started")
+            )
             table.add_row(
-                run_id,
-                status,
-                f"{started:%Y-%m-%d %H:%M}",
-                version or "-",
+                row["run_id"],
+                shown_status(row["status"], owner),
+                f"{row['started_at']:%Y-%m-%d %H:%M}",
+                row["version"] or "-",
                 *(str(counts[stage]) for stage in stages),
             )
     console.print(table if rows else "no builds yet")
@@ -187,11 +253,12 @@ def models_tiny(
     ] = DEFAULT_WORLD,
 ) -> None:
     """Build (once) the miniature teacher, student and boundary predictors, offline."""
-    # Imported here: the miniature models pull in torch, slow for the other commands.
-    from tessy_factory.miniature.build import ensure_miniature, miniature_dir
-
     if world not in WORLDS:
         _fail(ValueError(f"--world {world!r}: no such world; use one of {sorted(WORLDS)}"), 2)
+    # Imported here: it pulls in torch, which made every other command take seconds (about
+    # 10 s of a `tessy runs` on a loaded 2-core machine).
+    from tessy_factory.miniature.build import ensure_miniature, miniature_dir
+
     factory = FactoryHome.resolve(home)
     built = miniature_dir(factory.models, world).exists()
     root = ensure_miniature(factory.models, log=console.print, world=world)
@@ -214,12 +281,14 @@ def predictors_train(
     from flows.train_predictors import ROLES, train_boundary_predictors
 
     training = _flow_config(load_training_config, config, run_id, home)
-    try:
-        metrics = train_boundary_predictors(
-            training, run_id=run_id, config_dir=str(config.parent.resolve())
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        _fail(exc, code=1)
+    config_dir = str(config.parent.resolve())
+    metrics = _resumable(
+        "predictors train",
+        config,
+        home,
+        _new_run(training, run_id),
+        lambda run: train_boundary_predictors(training, run_id=run, config_dir=config_dir),
+    )
     table = Table("predictor", *METRIC_COLUMNS)
     for role in ROLES:
         table.add_row(f"registered:{training.name}-{role}", *_metric_cells(metrics[role]))
@@ -233,7 +302,7 @@ def predictors_train(
 @predictors_app.command("list")
 def predictors_list(home: HomeOption = None) -> None:
     """List the registered boundary predictors with their held-out metrics."""
-    with connect(_existing_home(home).database) as con:
+    with _reading(home) as con:
         rows = registered(con)
     table = Table("name", "role", *METRIC_COLUMNS, "base model", "annotator", "run id", "path")
     for row in rows:

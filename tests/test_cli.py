@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -161,3 +163,10 @@ def test_models_tiny_refuses_an_unknown_world_naming_it(runner: CliRunner, tmp_p
     assert result.exit_code == 2, result.output
     assert "'atlantis'" in result.output and "paper" in result.output
     assert not (tmp_path / "models").exists(), "refused before the home was made"
+
+
+def test_the_command_line_starts_without_torch() -> None:
+    # torch takes seconds to import: `tessy runs`, run in a loop during a build, must not.
+    check = "import sys, tessy_factory.cli; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.stdout == "False\n", done.stdout + done.stderr

@@ -7,7 +7,9 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -16,8 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tasks.publishing import _push
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect
+from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.predictors.registry import RegisteredPredictor, register
 from tessy_factory.publish.card import render_card
@@ -34,6 +38,7 @@ from tessy_factory.publish.version import (
     DATA_FILE,
     LostVersionsError,
     RecordedVersion,
+    Release,
     next_version,
     release_message,
     released_run,
@@ -184,6 +189,28 @@ def test_duplicate_version_is_refused(tmp_path: Path) -> None:
         publish(hub, V1, 5)
 
     assert git(repo_path(hub, REPO_ID), "rev-list", "--count", "HEAD") == "1"
+
+
+def test_two_builds_publishing_at_once_get_a_version_each(tmp_path: Path) -> None:
+    # Two builds on one home may reach their publish step at the same moment.
+    home = FactoryHome.resolve(tmp_path / "home")
+    config = BuildConfig.model_validate({"publish": {"target": "local", "repo_id": REPO_ID}})
+    manifest = {"config_hash": "abc123", "teacher": {"model": "miniature:teacher"}}
+    together = threading.Barrier(2)
+
+    def push(run_id: str, n: int) -> Release:
+        rows = make_rows(n, run_id)
+        together.wait()
+        return _push(run_id, config, home, rows, manifest, f"# Report {run_id}\n")
+
+    with ThreadPoolExecutor(2) as pool:
+        releases = list(pool.map(push, ["run-a", "run-b"], [3, 5]))
+    first = next_version([], datetime.date.today())
+    second = next_version([first], datetime.date.today())
+    assert sorted(release.version for release in releases) == [first, second]
+    for release, run_id, n in zip(releases, ["run-a", "run-b"], [3, 5], strict=True):
+        copy = checkout_version(home.hub, REPO_ID, release.version, tmp_path / run_id)
+        assert set(load(copy, tmp_path)["run_id"]) == {run_id} and release.n_rows == n
 
 
 def test_bad_inputs_are_named(tmp_path: Path) -> None:

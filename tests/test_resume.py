@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import yaml
+from typer.testing import CliRunner
 
+from tessy_factory.cli import app
 from tessy_factory.db import connect
 
 RUN_ID = "crash-1"
@@ -31,17 +33,23 @@ def tessy(home: Path, config: Path, env: dict) -> subprocess.Popen:
     )
 
 
-def kill_after_samples(process: subprocess.Popen, samples: int, timeout: float) -> str:
-    """Read the build's log until it reports `samples` generated, then SIGKILL its whole
-    process tree, as a crash of the machine would."""
+def read_until_samples(process: subprocess.Popen, samples: int, timeout: float) -> str:
+    """The build's log until it reports `samples` generated."""
     deadline, seen = time.monotonic() + timeout, []
     for line in process.stdout:
         seen.append(line)
         if f"generation {samples}/" in line or time.monotonic() > deadline:
             break
+    return "".join(seen)
+
+
+def kill_after_samples(process: subprocess.Popen, samples: int, timeout: float) -> str:
+    """Read the build's log until it reports `samples` generated, then SIGKILL its whole
+    process tree, as a crash of the machine would."""
+    seen = read_until_samples(process, samples, timeout)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    return "".join(seen)
+    return seen
 
 
 def generations(home: Path) -> dict[str, str]:
@@ -49,7 +57,7 @@ def generations(home: Path) -> dict[str, str]:
         return dict(con.execute("SELECT sample_id, text FROM generations").fetchall())
 
 
-def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root):
+def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     (home / "models").symlink_to(models_root, target_is_directory=True)
@@ -65,10 +73,22 @@ def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root
     )
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONUNBUFFERED": "1"}
 
-    log = kill_after_samples(tessy(home, config, env), samples=3, timeout=240)
+    build = tessy(home, config, env)
+    log = read_until_samples(build, samples=1, timeout=240)
+    # The build holds the database only while it stores a sample: a reader gets its turn
+    # while the next ones are generated, not once generation is over.
+    monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "30")
+    with connect(home / "factory.duckdb", read_only=True) as con:
+        read = con.execute("SELECT count(*) FROM generations").fetchone()[0]
+    assert 1 <= read < N_PROMPTS * len(MODES)
+    log += kill_after_samples(build, samples=3, timeout=240)
     assert "generation 3/" in log, log[-3000:]
     before = generations(home)
     assert 3 <= len(before) < N_PROMPTS * len(MODES)
+    # Its process is gone: the run shows as interrupted, not as running forever.
+    listed = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "240"})
+    assert listed.exit_code == 0, listed.output
+    assert f"│ {RUN_ID} │ interrupted │" in listed.output, listed.output
 
     finished = tessy(home, config, env)
     output, _ = finished.communicate(timeout=400)
