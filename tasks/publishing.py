@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import duckdb
 import pandas as pd
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -17,10 +17,11 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.curate.near_dup import publish_signatures
 from tessy_factory.curate.rows import published_rows
-from tessy_factory.db import connect, sql
+from tessy_factory.db import LOCK_TIMEOUT_ENV, connect, lock_timeout, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish import hub, local_hub
 from tessy_factory.publish.card import render_card
+from tessy_factory.publish.hub import PublishError
 from tessy_factory.publish.revisions import model_revisions, stored_revisions
 from tessy_factory.publish.version import RecordedVersion, Release, version_after
 
@@ -49,8 +50,17 @@ def publish(
         target = {"repo_id": config.publish.repo_id, "on_hub": config.publish.target == "hub"}
         records = con.execute(sql("recorded_versions"), target).fetchall()
     recorded = [RecordedVersion(*row) for row in records]
-    with _publishing_turn(config, home):
-        release, lost = _push(run_id, config, home, rows, manifest, report, recorded, allow_rewrite)
+    try:
+        with _publishing_turn(config, home):
+            release, lost = _push(
+                run_id, config, home, rows, manifest, report, recorded, allow_rewrite
+            )
+    except Timeout as exc:
+        raise PublishError(
+            f"{config.publish.repo_id}: another build kept publishing to it for "
+            f"{lock_timeout():g} s (lock {exc.lock_file}); set ${LOCK_TIMEOUT_ENV} to wait "
+            "longer, and resume this run"
+        ) from exc
     if lost:
         logger.warning(
             "publish: %s had lost %s, which this factory published; published %s after them "
@@ -92,7 +102,7 @@ def _publishing_turn(config: BuildConfig, home: FactoryHome) -> AbstractContextM
         return nullcontext()
     repo = local_hub.repo_path(home.hub, config.publish.repo_id)
     repo.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(f"{repo}.lock")
+    return FileLock(f"{repo}.lock", timeout=lock_timeout())
 
 
 def _push(

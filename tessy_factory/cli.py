@@ -133,6 +133,10 @@ def _resumable(
         _fail(exc, code=1)
     except EXPECTED_FAILURES as exc:
         _fail(exc, code=1, then=f" (run {run_id}; resume with: {resume})")
+    except Exception:
+        # A bug keeps its traceback, but the user still learns how to resume.
+        console.print(escape(f"run {run_id} failed; resume with: {resume}"))
+        raise
 
 
 def _flow_config(
@@ -156,9 +160,14 @@ def _flow_config(
 def _check_sources(sources: list[PromptSource], base_dir: Path) -> None:
     """Exit with code 2, before Prefect starts, if a source cannot be read at all."""
     # Imported here: the readers pull in `datasets`, slow for the other commands.
-    from tessy_factory.sources.readers import SourceError, check_readable
+    from tessy_factory.sources.readers import (
+        SourceError,
+        check_readable,
+        refuse_repeated_labels,
+    )
 
     try:
+        refuse_repeated_labels(sources)
         for source in sources:
             check_readable(source, base_dir)
     except SourceError as exc:

@@ -39,7 +39,7 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.home import FactoryHome
 home = FactoryHome.resolve(sys.argv[1])
 for run_id in sys.argv[3:]:
-    open_run.fn(run_id, BuildConfig(), home)
+    open_run.fn(run_id, BuildConfig(), home, {})
 print("opened", flush=True)
 time.sleep(float(sys.argv[2]))
 """
@@ -68,7 +68,7 @@ def other_process(script: str, *args: object) -> Iterator[subprocess.Popen]:
 
 def factory_with_a_run(root: Path) -> FactoryHome:
     home = FactoryHome.resolve(root)
-    open_run.fn("run-7", BuildConfig(), home)
+    open_run.fn("run-7", BuildConfig(), home, {})
     return home
 
 
@@ -112,7 +112,7 @@ def test_a_run_whose_process_is_gone_shows_as_interrupted(
     # Opened by a process that then ended without closing them, as a killed build does.
     with other_process(OPEN, tmp_path, 0, "gone", "reused", "elsewhere") as opener:
         opener.wait()
-    open_run.fn("mine", BuildConfig(), home)
+    open_run.fn("mine", BuildConfig(), home, {})
     with connect(home.database) as con:
         # The pid of "reused" now belongs to a live process (this one) that started later.
         con.execute("UPDATE runs SET owner_pid = ? WHERE run_id = 'reused'", [os.getpid()])
@@ -131,9 +131,9 @@ def test_a_run_a_live_process_is_building_is_not_opened_again(tmp_path: Path) ->
         other_process(OPEN, tmp_path, 60, "busy") as builder,
         pytest.raises(RunConflict, match=rf"process {builder.pid} on "),
     ):
-        open_run.fn("busy", BuildConfig(), home)
+        open_run.fn("busy", BuildConfig(), home, {})
     # Once that process is gone, the run resumes as an interrupted one does.
-    assert open_run.fn("busy", BuildConfig(), home) is True
+    assert open_run.fn("busy", BuildConfig(), home, {}) is True
 
 
 def test_a_build_that_cannot_get_the_database_stops_with_one_line(

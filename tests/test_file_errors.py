@@ -38,7 +38,7 @@ def in_mounts(mounts: list[str], command: list[str], env: dict | None = None) ->
 
 def test_a_read_only_home_still_lists_runs_and_shows_reports(tmp_path: Path) -> None:
     home = FactoryHome.resolve(tmp_path / "home")
-    open_run.fn("run-7", BuildConfig(), home)
+    open_run.fn("run-7", BuildConfig(), home, {})
     (home.reports / "run-7.md").write_text("# Build run-7\n")
     read_only = ["--ro-bind", str(home.root), str(home.root)]
     # The mount is what the test says it is: nothing in the home can be written.

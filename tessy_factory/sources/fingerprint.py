@@ -23,6 +23,7 @@ from tessy_factory.sources.readers import (
     SourceError,
     check_readable,
     read_rows,
+    refuse_repeated_labels,
     source_file,
     source_label,
 )
@@ -31,7 +32,9 @@ READ_BYTES = 1024 * 1024
 
 
 def source_fingerprints(sources: list[Source], base_dir: Path) -> dict[str, str]:
-    """{source label: content hash} of every source; SourceError if one cannot be read."""
+    """{source label: content hash} of every source; SourceError if one cannot be read, or
+    if two are the same source."""
+    refuse_repeated_labels(sources)
     return {source_label(source): _fingerprint(source, base_dir) for source in sources}
 
 

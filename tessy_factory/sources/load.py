@@ -21,9 +21,8 @@ from tessy_factory.db import sql
 from tessy_factory.sources.normalise import Prompt, Rejected, normalise
 from tessy_factory.sources.readers import (
     Source,
-    SourceError,
     read_rows,
-    source_label,
+    refuse_repeated_labels,
     source_license,
 )
 
@@ -66,7 +65,7 @@ def load_sources(
     already stored by an earlier attempt of the same run count too. Raises `SourceError` when
     a source cannot be read at all.
     """
-    _refuse_repeated_labels(sources)
+    refuse_repeated_labels(sources)
     counts = {"loaded": 0, "quarantined": 0}
     candidates: list[dict] = []
     rejected: list[Rejected] = []
@@ -80,20 +79,6 @@ def load_sources(
             _store(con, run_id, candidates, rejected, counts)
     _store(con, run_id, candidates, rejected, counts)
     return counts
-
-
-def _refuse_repeated_labels(sources: list[Source]) -> None:
-    # Rows are keyed by (source label, row): two sources with one label would overwrite
-    # each other's quarantine rows and mix up provenance.
-    seen: dict[str, int] = {}
-    for position, source in enumerate(sources):
-        label = source_label(source)
-        if label in seen:
-            raise SourceError(
-                f"sources[{seen[label]}] and sources[{position}] are the same source ({label}); "
-                "list each source once"
-            )
-        seen[label] = position
 
 
 def _outcomes(sources: list[Source], base_dir: Path) -> Iterator[Prompt | Rejected]:

@@ -99,6 +99,21 @@ def source_license(source: Source) -> str:
     return {"demo": DEMO_LICENSE, "humaneval": HUMANEVAL_LICENSE}.get(source.kind) or source.license
 
 
+def refuse_repeated_labels(sources: list[Source]) -> None:
+    """SourceError when two sources are the same source (one label)."""
+    # Rows are keyed by (source label, row): two sources with one label would overwrite
+    # each other's quarantine rows and mix up provenance.
+    seen: dict[str, int] = {}
+    for position, source in enumerate(sources):
+        label = source_label(source)
+        if label in seen:
+            raise SourceError(
+                f"sources[{seen[label]}] and sources[{position}] are the same source ({label}); "
+                "list each source once"
+            )
+        seen[label] = position
+
+
 def check_readable(source: Source, base_dir: Path) -> None:
     """SourceError unless `source` can be opened and read up to its first row: what a
     build checks before it starts, so a missing file fails before anything is recorded."""
@@ -134,10 +149,13 @@ def _read_humaneval(source: HumanEvalSource, base_dir: Path) -> Iterator[RawRow]
 def _read_jsonl(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
     label = source_label(source)
     path = _existing_file(base_dir, source.path, label)
-    with path.open("rb") as file:
-        lines = ((index, line) for index, line in enumerate(file) if line.strip())
-        for index, line in islice(lines, source.limit):
-            yield _jsonl_row(label, index, line)
+    try:
+        with path.open("rb") as file:
+            lines = ((index, line) for index, line in enumerate(file) if line.strip())
+            for index, line in islice(lines, source.limit):
+                yield _jsonl_row(label, index, line)
+    except OSError as exc:
+        raise SourceError(f"{label}: cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _jsonl_row(label: str, index: int, line: bytes) -> RawRow:
@@ -185,7 +203,11 @@ def _read_parquet(source: FileSource, base_dir: Path) -> Iterator[RawRow]:
     columns = [name for name in PROMPT_COLUMNS if name in names]
     batches = parquet.iter_batches(batch_size=FETCH_ROWS, columns=columns)
     rows = chain.from_iterable(batch.to_pylist() for batch in batches)
-    yield from _numbered(label, rows, source.limit)
+    try:
+        yield from _numbered(label, rows, source.limit)
+    except (pa.ArrowException, OSError) as exc:
+        # A file whose footer reads well may still break in a later row group.
+        raise SourceError(f"{label}: cannot read Parquet file {path}: {exc}") from exc
 
 
 def _read_hf(source: HFSource, base_dir: Path) -> Iterator[RawRow]:
@@ -245,7 +267,11 @@ def _read_duckdb(source: SQLSource, base_dir: Path) -> Iterator[RawRow]:
             }
             for values in chain.from_iterable(batches)
         )
-        yield from _numbered(label, rows, source.limit)
+        try:
+            yield from _numbered(label, rows, source.limit)
+        except duckdb.Error as exc:
+            # DuckDB streams a result: a query may fail at a later batch (a bad cast).
+            raise SourceError(f"{label}: query failed: {exc}") from exc
 
 
 def _numbered(label: str, rows: Iterable[dict[str, Any]], limit: int | None) -> Iterator[RawRow]:
