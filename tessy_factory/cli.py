@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,9 +123,9 @@ def _resumable(
     exits 1 with one line that names them too (Prefect has logged its traceback)."""
     from tasks.runs import RunConflict
 
-    resume = f"tessy {command} {config} --run-id {run_id}"
-    if home is not None:
-        resume += f" --home {home}"
+    home_option = ["--home", str(home)] if home is not None else []
+    # Quoted where needed, so that it can be pasted into a shell as it is.
+    resume = shlex.join(["tessy", *command.split(), str(config), "--run-id", run_id, *home_option])
     console.print(escape(f"run {run_id} (resume with: {resume})"))
     try:
         return start(run_id)

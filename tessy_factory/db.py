@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +27,8 @@ LOCK_TIMEOUT_ENV = "TESSY_DB_LOCK_TIMEOUT_S"
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 # How often a waiting open tries again.
 LOCK_POLL_S = 0.1
-# Enough of the holder's command line to tell which command it is.
-COMMAND_CHARS = 160
+# How a tessy command shows in a process's arguments: the script, or `python -m`.
+TESSY_PROGRAMS = ("tessy", "tessy_factory.cli")
 
 
 class DatabaseBusy(RuntimeError):
@@ -123,14 +122,19 @@ def _busy(database: Path, message: str) -> DatabaseBusy:
 
 
 def _holder(message: str) -> str:
-    """The process DuckDB's lock error names, with its command line when it runs here."""
+    """The process DuckDB's lock error names, with its tessy command when it is one."""
     found = re.search(r"\(PID (\d+)\)", message)
     if found is None:
         return "another process"
     pid = int(found.group(1))
     try:
-        command = " ".join(psutil.Process(pid).cmdline())
+        process = psutil.Process(pid)
+        name, args = process.name(), process.cmdline()
     except psutil.Error:
         return f"process {pid}"
-    # shorten() also puts it on one line, however its arguments spread (`python -c SCRIPT`).
-    return f"process {pid} ({textwrap.shorten(command, COMMAND_CHARS)})"
+    # A tessy command is shown whole, as it takes no secret on its command line; any other
+    # program by its name only, as its arguments might hold one.
+    for index, arg in enumerate(args):
+        if Path(arg).name in TESSY_PROGRAMS:
+            return f"process {pid} (tessy {' '.join(args[index + 1 :])})"
+    return f"process {pid} ({name})"

@@ -96,13 +96,15 @@ def test_a_reader_gives_up_after_the_wait_naming_the_holder(
 ) -> None:
     home = factory_with_a_run(tmp_path)
     monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "1")
-    with other_process(HOLD, home.database, 60) as holder:
+    with other_process(HOLD, home.database, 60, "--token=s3cret") as holder:
         result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
     assert result.exit_code == 1, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error: ")
-    assert str(home.database) in line and f"process {holder.pid}" in line
+    assert str(home.database) in line and f"process {holder.pid} (python" in line
     assert "--home" in line and "TESSY_DB_LOCK_TIMEOUT_S" in line
+    # Not a tessy command: its arguments, which might hold a secret, are not shown.
+    assert "s3cret" not in line
 
 
 def test_a_run_whose_process_is_gone_shows_as_interrupted(
@@ -142,14 +144,16 @@ def test_a_build_that_cannot_get_the_database_stops_with_one_line(
     home = FactoryHome.resolve(tmp_path / "home")
     with connect(home.database):
         pass
-    config = tmp_path / "tiny.yaml"
+    # A space in the path: the resume command is quoted so that it pastes into a shell.
+    config = tmp_path / "my configs" / "tiny.yaml"
+    config.parent.mkdir()
     config.write_text(yaml.safe_dump({"name": "tiny", "sources": [{"kind": "demo", "count": 1}]}))
     monkeypatch.setenv("TESSY_DB_LOCK_TIMEOUT_S", "1")
     command = ["build", str(config), "--home", str(home.root), "--run-id", "tiny-1"]
     with other_process(HOLD, home.database, 60) as holder:
         result = runner.invoke(app, command)
     assert result.exit_code == 1, result.output
-    resume = f"tessy build {config} --run-id tiny-1 --home {home.root}"
+    resume = f"tessy build '{config}' --run-id tiny-1 --home {home.root}"
     lines = result.output.strip().splitlines()
     # The run id comes first, before Prefect starts; the error, one line, comes last.
     assert f"run tiny-1 (resume with: {resume})" in lines
