@@ -92,3 +92,21 @@ def test_a_flow_run_with_a_missing_source_records_no_run(tmp_path: Path, prefect
     with pytest.raises(SourceError, match="no such file"):
         build_dataset(config, run_id="missing-1", config_dir=str(tmp_path))
     assert not (home / "factory.duckdb").exists()
+
+
+def test_the_same_source_twice_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    jsonl(tmp_path / "p.jsonl", [GOOD])
+    twice = [FileSource(kind="jsonl", path="p.jsonl")] * 2
+    with pytest.raises(SourceError, match=r"sources\[0\] and sources\[1\] are the same source"):
+        source_fingerprints(twice, tmp_path)
+
+
+def test_a_query_failing_past_its_first_rows_is_a_source_error(tmp_path: Path) -> None:
+    # DuckDB streams results: the bad cast is met only after thousands of good rows.
+    query = (
+        "SELECT 'Print 1.' AS text, "
+        "CAST(CASE WHEN i < 100000 THEN '[]' ELSE 'x' END AS INTEGER[]) AS tests "
+        "FROM range(200000) AS t(i)"
+    )
+    with pytest.raises(SourceError, match="query failed"):
+        source_fingerprints([SQLSource(query=query)], tmp_path)
