@@ -183,7 +183,8 @@ def _existing_home(home: Path | None) -> FactoryHome:
 
 
 def _fail(exc: Exception, code: int, then: str = "") -> NoReturn:
-    console.print(f"[red]error:[/red] {escape(_message(exc) + then)}")
+    # soft_wrap: one line however narrow the terminal, so logs and grep see it whole.
+    console.print(f"[red]error:[/red] {escape(_message(exc) + then)}", soft_wrap=True)
     raise typer.Exit(code) from exc
 
 

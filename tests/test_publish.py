@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.publishing import _push
+from tasks.publishing import _publishing_turn, _push
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
@@ -201,7 +201,9 @@ def test_two_builds_publishing_at_once_get_a_version_each(tmp_path: Path) -> Non
     def push(run_id: str, n: int) -> Release:
         rows = make_rows(n, run_id)
         together.wait()
-        return _push(run_id, config, home, rows, manifest, f"# Report {run_id}\n")
+        with _publishing_turn(config, home):
+            release, _ = _push(run_id, config, home, rows, manifest, f"# {run_id}\n", [], False)
+        return release
 
     with ThreadPoolExecutor(2) as pool:
         releases = list(pool.map(push, ["run-a", "run-b"], [3, 5]))

@@ -212,7 +212,8 @@ def test_tessy_build_refuses_a_lost_version_in_one_line_and_resumes_with_allow_r
     error = [line for line in refused.output.splitlines() if "error:" in line]
     assert len(error) == 1, refused.output
     assert re.search(rf"error: dataset repo {REPO_ID} lost .*{version}.*--allow-rewrite", error[0])
-    assert error[0].endswith("publish.repo_id"), refused.output
+    resume = f"tessy build {config} --run-id build-b --home {home.root}"
+    assert error[0].endswith(f"publish.repo_id (run build-b; resume with: {resume})"), error[0]
     with connect(home.database) as con:
         status = con.execute("SELECT status FROM runs WHERE run_id = 'build-b'").fetchone()[0]
     assert status == "failed"
