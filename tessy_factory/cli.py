@@ -126,7 +126,7 @@ def _resumable(
     home_option = ["--home", str(home)] if home is not None else []
     # Quoted where needed, so that it can be pasted into a shell as it is.
     resume = shlex.join(["tessy", *command.split(), str(config), "--run-id", run_id, *home_option])
-    console.print(escape(f"run {run_id} (resume with: {resume})"))
+    console.print(escape(f"run {run_id} (resume with: {resume})"), soft_wrap=True)
     try:
         return start(run_id)
     except RunConflict as exc:
@@ -136,7 +136,7 @@ def _resumable(
         _fail(exc, code=1, then=f" (run {run_id}; resume with: {resume})")
     except Exception:
         # A bug keeps its traceback, but the user still learns how to resume.
-        console.print(escape(f"run {run_id} failed; resume with: {resume}"))
+        console.print(escape(f"run {run_id} failed; resume with: {resume}"), soft_wrap=True)
         raise
 
 
