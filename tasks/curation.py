@@ -1,5 +1,5 @@
 """Tasks: read the evaluation sets when a build starts; dedup, decontaminate and decide
-keep/drop in DuckDB, then the great-expectations gate."""
+keep/drop in DuckDB, then the great-expectations gate and the drop ledger's gates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.curate.decontam import EvalItem, load_eval_sets
 from tessy_factory.curate.decontam_config import DecontaminationConfig
 from tessy_factory.curate.dedup import curate, reason_counts
-from tessy_factory.curate.ledger import drop_contaminated, drop_near_duplicates
+from tessy_factory.curate.gates import check_ledger_gates
+from tessy_factory.curate.ledger import drop_contaminated, drop_near_duplicates, gate_counts
 from tessy_factory.curate.quality import QualityResult, check_quality
 from tessy_factory.curate.rows import published_rows
 from tessy_factory.db import connect
@@ -31,7 +32,8 @@ def read_eval_sets(config: DecontaminationConfig, base_dir: Path) -> list[EvalIt
 def curate_run(
     run_id: str, config: BuildConfig, home: FactoryHome, eval_items: list[EvalItem]
 ) -> QualityResult:
-    """Decide what is kept, then validate the rows to publish; the caller gates on success."""
+    """Decide what is kept, then validate the rows to publish and the run's ledger counts;
+    the caller gates on success."""
     curation = config.curation
     modes = [str(mode) for mode in config.generation.modes]
     with connect(home.database) as con:
@@ -41,5 +43,7 @@ def curate_run(
         near = drop_near_duplicates(con, run_id, curation.near_dup, config.publish.repo_id, modes)
         counts = reason_counts(con, run_id)
         rows = published_rows(con, run_id)
+        ledger = gate_counts(con, run_id)
     get_run_logger().info("curation: %s; near-duplicate check: %s", counts, near)
-    return check_quality(rows, curation.max_total_tokens, curation.min_rows_to_publish)
+    quality = check_quality(rows, curation.max_total_tokens, curation.min_rows_to_publish)
+    return quality.plus(check_ledger_gates(ledger, curation.gates))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -461,11 +461,16 @@ class MetricsConfig(Strict):
 
 
 class GatesConfig(Strict):
-    """Gates on the published rows' style metrics; each is off unless set."""
+    """Gates on the published rows' style metrics and on the run's drop ledger; each is off
+    unless set."""
+
+    # The keys read from the run's drop ledger (`curate/gates.py` LEDGER_GATES), not from
+    # the style metrics: they need no curation.metrics, and `mode` does not apply to them.
+    LEDGER_KEYS: ClassVar[tuple[str, ...]] = ("max_near_duplicate_rate", "max_contaminated_rows")
 
     mode: GenerationMode | None = Field(
         GenerationMode.TESSY,
-        description="The mode whose published rows the gates check; null: all rows.",
+        description="The mode whose published rows the metric gates check; null: all rows.",
     )
     max_median_student_nll: float | None = Field(
         None, ge=0, description="Highest median student NLL per token allowed."
@@ -478,6 +483,20 @@ class GatesConfig(Strict):
     )
     max_median_thinking_tokens: float | None = Field(
         None, ge=0, description="Highest median thinking length in student tokens."
+    )
+    max_near_duplicate_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Highest near-duplicate rate of the run: rows the near-duplicate pass "
+        "dropped over the rows it checked (those kept after the exact-duplicate and "
+        "contamination passes); 0 when it checked none.",
+    )
+    max_contaminated_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Most rows of the run found overlapping an evaluation set, dropped or "
+        "flagged (0: any contamination fails the build).",
     )
 
 
@@ -506,7 +525,8 @@ class CurationConfig(Strict):
         default_factory=MetricsConfig, description="The style metrics measured on every row."
     )
     gates: GatesConfig = Field(
-        default_factory=GatesConfig, description="Gates on the style metrics of the rows."
+        default_factory=GatesConfig,
+        description="Gates on the style metrics of the rows and on the drop ledger.",
     )
 
     @model_validator(mode="after")
@@ -521,12 +541,26 @@ class CurationConfig(Strict):
 
     @model_validator(mode="after")
     def _gates_have_metrics(self) -> CurationConfig:
-        set_gates = [name for name, value in self.gates if name != "mode" and value is not None]
+        ledger = ("mode", *GatesConfig.LEDGER_KEYS)
+        set_gates = [name for name, value in self.gates if name not in ledger and value is not None]
         if set_gates and not self.metrics.enabled:
             raise ValueError(f"curation.gates {set_gates} need curation.metrics.enabled")
         if self.gates.max_median_student_nll is not None and not self.metrics.student_nll:
             raise ValueError(
                 "curation.gates.max_median_student_nll needs curation.metrics.student_nll"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ledger_gates_have_their_checks(self) -> CurationConfig:
+        # Without the check, its gate would pass on a count of nothing.
+        if self.gates.max_near_duplicate_rate is not None and not self.near_dup.enabled():
+            raise ValueError(
+                "curation.gates.max_near_duplicate_rate needs a curation.near_dup text enabled"
+            )
+        if self.gates.max_contaminated_rows is not None and not self.decontamination.enabled:
+            raise ValueError(
+                "curation.gates.max_contaminated_rows needs curation.decontamination.enabled"
             )
         return self
 

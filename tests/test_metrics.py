@@ -1,8 +1,9 @@
 """Style metrics: known values on hand-made rows, the student NLL on the miniature student,
-storage and re-runs in a real DuckDB, and the metric gates."""
+storage and re-runs in a real DuckDB, and the metric gates (with a ledger gate, in one build)."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 
@@ -10,7 +11,7 @@ import pytest
 
 from flows.build import QualityGateFailed, build_dataset
 from tasks.runs import open_run
-from tessy_factory.config import BuildConfig, GatesConfig, MetricsConfig, ModelConfig
+from tessy_factory.config import BuildConfig, DemoSource, GatesConfig, MetricsConfig, ModelConfig
 from tessy_factory.curate.dedup import curate
 from tessy_factory.curate.gates import check_gates
 from tessy_factory.curate.metrics import measure, phrase_rate, split_trace, tfidf_to_student
@@ -21,6 +22,7 @@ from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import world_traces
 from tessy_factory.miniature.styles import WORLDS
 from tessy_factory.publish.local_hub import existing_versions
+from tessy_factory.sources.readers import read_rows
 
 
 def test_tfidf_is_one_for_identical_thinking_and_zero_for_disjoint_words():
@@ -153,18 +155,30 @@ def test_gates_need_the_metrics_they_read():
         BuildConfig.model_validate({"curation": {"metrics": {"tfidf_ngram_range": [3, 1]}}})
 
 
-def test_a_failing_metric_gate_stops_publishing_and_is_named_in_the_report(
+def test_failing_metric_and_ledger_gates_stop_publishing_and_are_named_in_the_report(
     tmp_path, models_root, prefect_harness
 ):
     root = tmp_path / "home"
     root.mkdir()
     (root / "models").symlink_to(models_root, target_is_directory=True)
+    # An evaluation set holding the first demo prompt, word for word: one contaminated prompt.
+    source = {"kind": "demo", "count": 2, "seed": 2026}
+    first_prompt = next(read_rows(DemoSource(**source), tmp_path)).fields["text"]
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text(json.dumps({"id": "q-7", "prompt": first_prompt}) + "\n")
     config = BuildConfig.model_validate(
         {
             "home": str(root),
-            "sources": [{"kind": "demo", "count": 2, "seed": 2026}],
+            "sources": [source],
             "generation": {"modes": ["tessy"], "max_total_tokens": 512},
-            "curation": {"gates": {"max_median_student_nll": 0.0}},
+            "curation": {
+                # Flagged, the row stays among the rows to publish that the NLL gate reads.
+                "decontamination": {
+                    "action": "flag",
+                    "eval_files": [{"name": "local", "kind": "jsonl", "path": str(eval_file)}],
+                },
+                "gates": {"max_median_student_nll": 0.0, "max_contaminated_rows": 0},
+            },
         }
     )
     with pytest.raises(QualityGateFailed, match="quality gate failed"):
@@ -172,7 +186,9 @@ def test_a_failing_metric_gate_stops_publishing_and_is_named_in_the_report(
     assert existing_versions(root / "hub", config.publish.repo_id) == []
     report = (root / "reports" / "gate-1.md").read_text()
     failing = [line for line in report.splitlines() if "**FAIL**" in line]
-    assert len(failing) == 1
-    assert "tessy rows: median student_nll at most 0.0" in failing[0]
-    assert "curation.gates.max_median_student_nll" in failing[0]
+    assert len(failing) == 2
+    assert "this run: contaminated rows at most 0" in failing[0]
+    assert "curation.gates.max_contaminated_rows" in failing[0]
+    assert "tessy rows: median student_nll at most 0.0" in failing[1]
+    assert "curation.gates.max_median_student_nll" in failing[1]
     assert "| published | 0 |" in report

@@ -4,7 +4,8 @@ matched (`sql/ledger_record.sql`); `sql/drop_ledger.sql` lists a run's ledger.
 
 Near-duplicates keep, per cluster, any row already published (the earliest version first),
 else the accepted rows before the others, then the row of the mode listed first in
-`generation.modes`, then the smallest sample id.
+`generation.modes`, then the smallest sample id. `gate_counts` reads the ledger's counts
+that the run-level gates of `curation.gates` check.
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ def drop_near_duplicates(
         counts[f"{field}_hashed"] = result.hashed
         counts[f"{field}_dropped"] = len(result.drops)
     return counts
+
+
+def gate_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    """One row of the run's ledger counts: near-duplicates, rows the near-duplicate pass
+    checked, their rate, and contaminated rows (`sql/ledger_gate_counts.sql` defines each)."""
+    return con.execute(sql("ledger_gate_counts"), {"run_id": run_id}).df()
 
 
 def record(con: duckdb.DuckDBPyConnection, run_id: str, entries: list[dict]) -> None:
