@@ -16,6 +16,7 @@ from tessy_factory.curate.gates import check_ledger_gates
 from tessy_factory.curate.ledger import drop_contaminated, drop_near_duplicates, gate_counts
 from tessy_factory.curate.quality import QualityResult, check_quality
 from tessy_factory.curate.rows import published_rows
+from tessy_factory.curate.student_tokens import near_dup_tokenizer
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 
@@ -37,10 +38,13 @@ def curate_run(
     curation = config.curation
     modes = [str(mode) for mode in config.generation.modes]
     with connect(home.database) as con:
+        # Loaded before anything is written: a tokenizer that cannot load changes nothing.
+        tokenizer = near_dup_tokenizer(con, run_id, config, home.models)
         curate(con, run_id, curation.require_accepted, curation.include_unchecked_prompts)
         language = config.verification.language
         drop_contaminated(con, run_id, eval_items, curation.decontamination, language)
-        near = drop_near_duplicates(con, run_id, curation.near_dup, config.publish.repo_id, modes)
+        repo_id = config.publish.repo_id
+        near = drop_near_duplicates(con, run_id, curation.near_dup, repo_id, modes, tokenizer)
         counts = reason_counts(con, run_id)
         rows = published_rows(con, run_id)
         ledger = gate_counts(con, run_id)

@@ -530,16 +530,6 @@ class CurationConfig(Strict):
     )
 
     @model_validator(mode="after")
-    def _near_dup_on_words(self) -> CurationConfig:
-        # The engine shingles token ids too, but a build hands it no tokenizer (yet).
-        for name, text in self.near_dup.enabled().items():
-            if text.shingle == "tokens":
-                raise ValueError(
-                    f"near_dup.{name}.shingle: tokens is not available in builds; use words"
-                )
-        return self
-
-    @model_validator(mode="after")
     def _gates_have_metrics(self) -> CurationConfig:
         ledger = ("mode", *GatesConfig.LEDGER_KEYS)
         set_gates = [name for name, value in self.gates if name not in ledger and value is not None]

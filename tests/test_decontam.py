@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_curate import GENERATIONS, VERDICTS, add_run
 
-from tessy_factory.config import BuildConfig, describe_errors
+from tessy_factory.config import BuildConfig
 from tessy_factory.curate.decontam import (
     EvalItem,
     EvalSetError,
@@ -27,8 +27,12 @@ from tessy_factory.curate.decontam_config import DecontaminationConfig, EvalFile
 from tessy_factory.curate.dedup import curate
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.curate.ledger import drop_contaminated, drop_near_duplicates
+from tessy_factory.curate.near_dup import Corpus
 from tessy_factory.curate.near_dup_config import NearDupConfig
+from tessy_factory.curate.student_tokens import near_dup_tokenizer
 from tessy_factory.db import connect, sql
+from tessy_factory.engine.local_model import ModelLoadError
+from tessy_factory.publish.revisions import settle_revisions
 from tessy_factory.sources.humaneval import humaneval_fields, humaneval_problems
 
 TWENTY = " ".join(f"word{i}" for i in range(20))
@@ -196,12 +200,47 @@ def test_building_from_humaneval_needs_its_eval_set_turned_off() -> None:
     assert BuildConfig.model_validate(off).sources[0].kind == "humaneval"
 
 
-def test_token_shingles_are_refused_in_a_build_config() -> None:
-    from pydantic import ValidationError
-
-    curation = {"near_dup": {"response": {"shingle": "tokens"}}}
-    with pytest.raises(ValidationError) as caught:
-        BuildConfig.model_validate({"curation": curation})
-    assert "near_dup.response.shingle: tokens is not available in builds" in describe_errors(
-        caught.value
+def test_token_shingles_in_a_build_use_the_students_tokenizer(con, models_root) -> None:
+    config = BuildConfig.model_validate(
+        {"curation": {"near_dup": {"response": {"shingle": "tokens"}}}}
     )
+    text = thinking(random.Random(2))
+    near = text.replace(text.split()[100], "changed", 1)
+    for sample_id, body in (("s1", text), ("s6", near)):
+        full = f"<think>\n{body}\n</think>\n\n```python\nprint(1)\n```"
+        con.execute("UPDATE generations SET text = ? WHERE sample_id = ?", [full, sample_id])
+    curate(con, "r1", require_accepted=True)
+    # As generation does: the revision of every model is kept with the run.
+    revision = settle_revisions("r1", config, models_root, con)["student"]["revision"]
+
+    tokenizer = near_dup_tokenizer(con, "r1", config, models_root)
+    near_dup = config.curation.near_dup
+    dropped = drop_near_duplicates(con, "r1", near_dup, "org/data", ["tessy"], tokenizer)
+
+    assert dropped == {"response_hashed": 3, "response_dropped": 1}
+    entry = con.execute(
+        "SELECT reason, matched_id, field FROM curation WHERE sample_id = 's6'"
+    ).fetchone()
+    assert entry == ("near-duplicate", "s1", "response")
+    sketches = con.execute("SELECT DISTINCT sketch FROM near_dup_rows").fetchall()
+    assert revision.startswith("sha256:")
+    assert [sketch for (sketch,) in sketches] == [
+        Corpus("org/data", "response", near_dup.response, tokenizer).sketch
+    ]
+    assert f"tokens[miniature:student@{revision}]x5" in sketches[0][0]
+
+
+def test_a_token_shingled_build_names_a_tokenizer_that_cannot_load(con, tmp_path) -> None:
+    missing = str(tmp_path / "no-model")
+    config = BuildConfig.model_validate(
+        {
+            "student": {"model": missing},
+            "curation": {"near_dup": {"prompt": {"enabled": True, "shingle": "tokens"}}},
+        }
+    )
+    with pytest.raises(
+        ModelLoadError, match=rf"shingle: tokens\): cannot load tokenizer '{missing}'"
+    ):
+        near_dup_tokenizer(con, "r1", config, tmp_path)
+    # Words need no tokenizer: none is loaded.
+    assert near_dup_tokenizer(con, "r1", BuildConfig(student={"model": missing}), tmp_path) is None

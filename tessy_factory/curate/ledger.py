@@ -19,7 +19,7 @@ import pyarrow as pa
 from tessy_factory.curate.decontam import REASON as CONTAMINATED
 from tessy_factory.curate.decontam import EvalItem, find_contamination
 from tessy_factory.curate.decontam_config import DecontaminationConfig
-from tessy_factory.curate.near_dup import Corpus, NearDupDrop, find_near_duplicates
+from tessy_factory.curate.near_dup import Corpus, NearDupDrop, Tokenizer, find_near_duplicates
 from tessy_factory.curate.near_dup_config import NearDupConfig
 from tessy_factory.db import registered, sql
 
@@ -82,10 +82,11 @@ def drop_near_duplicates(
     config: NearDupConfig,
     repo_id: str,
     modes: Sequence[str],
+    tokenizer: Tokenizer | None = None,
 ) -> dict[str, int]:
     """Drop the kept rows that near-duplicate another kept row or a row published to
-    `repo_id`, each enabled text in turn; returns, per text, the rows hashed (none again on
-    a re-run) and dropped."""
+    `repo_id`, each enabled text in turn (`tokenizer` gives the units of a text shingled by
+    tokens); returns, per text, the rows hashed (none again on a re-run) and dropped."""
     counts: dict[str, int] = {}
     for field, settings in config.enabled().items():
         rows = kept_rows(con, run_id)
@@ -97,7 +98,7 @@ def drop_near_duplicates(
                 "mode_rank": [_rank(modes, mode) for mode in rows["mode"]],
             }
         )
-        corpus = Corpus(repo_id, field, settings)
+        corpus = Corpus(repo_id, field, settings, tokenizer)
         result = find_near_duplicates(con, corpus, run_id, candidates, ["rejected", "mode_rank"])
         record(con, run_id, [_near_dup_entry(drop) for drop in result.drops])
         counts[f"{field}_hashed"] = result.hashed

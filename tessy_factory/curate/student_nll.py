@@ -61,7 +61,7 @@ class Student:
             tokenizer, model = load_pretrained(AutoModelForCausalLM, "model", config.model, path)
             return cls(tokenizer, model, config.max_context_tokens)
         path = resolve_model(config.tokenizer or config.model, models_root, predictor=False)
-        tokenizer = _tokenizer(path, config.model)
+        tokenizer = load_tokenizer(path, config.model)
         reason = SERVED if with_nll else "curation.metrics.student_nll is off"
         return cls(tokenizer, None, config.max_context_tokens, reason)
 
@@ -122,7 +122,8 @@ class Student:
         return per_row.tolist()
 
 
-def _tokenizer(path: str, name: str) -> PreTrainedTokenizerBase:
+def load_tokenizer(path: str, name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer at `path` (a directory or Hub id); ModelLoadError naming `name`."""
     try:
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
