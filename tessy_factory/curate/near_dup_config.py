@@ -28,7 +28,7 @@ class NearDupText(Strict):
     shingle: Literal["words", "tokens"] = Field(
         "words",
         description="Unit of a shingle: words (runs of letters, digits and _, case ignored) "
-        "or the token ids of the tokenizer the build passes in.",
+        "or the token ids of the tokenizer the caller passes in (a build: the student's).",
     )
     shingle_size: int = Field(5, ge=1, le=64, description="Units per shingle.")
     num_perm: int = Field(128, ge=1, le=1024, description="MinHash signature length.")
