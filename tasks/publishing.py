@@ -129,7 +129,7 @@ def _push(
         pushed_to_hub = hub.version_of_run(target.repo_id, run_id, token)
         if pushed_to_hub is not None:
             version, commit = pushed_to_hub
-            location = f"https://huggingface.co/datasets/{target.repo_id}"
+            location = hub.dataset_url(target.repo_id)
             return Release(target.repo_id, version, location, commit, len(rows)), []
         tags = hub.tag_commits(target.repo_id, token)
     version, lost = version_after(
