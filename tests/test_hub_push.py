@@ -2,7 +2,8 @@
 a loopback Hub (tests/hub_server.py), and `datasets.load_dataset` reads each version back
 through the same endpoint. Covered: one commit and a tag per version, stale shards deleted,
 a crash after the commit recovered without a second commit, refusals and server faults as
-one-line errors that record nothing, and a token that never reaches the logs."""
+one-line errors that record nothing, retries of transient faults only, and a token that
+never reaches logs, report or database."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import huggingface_hub
 import pytest
 from huggingface_hub import HfApi
 
+from flows.build import build_dataset
 from tasks.publishing import publish
 from tasks.runs import open_run
 from tessy_factory.config import BuildConfig
@@ -59,7 +61,7 @@ def home(tmp_path: Path, models_root: Path) -> FactoryHome:
 
 
 def hub_config(home: FactoryHome, **publish_keys: object) -> BuildConfig:
-    keys = {"target": "hub", "repo_id": REPO_ID, **publish_keys}
+    keys = {"target": "hub", "repo_id": REPO_ID, "retries": 0, **publish_keys}
     return BuildConfig.model_validate({"home": str(home.root), "publish": keys})
 
 
@@ -230,6 +232,7 @@ def test_a_refused_or_failed_push_is_a_one_line_error_and_records_nothing(
     message = str(caught.value)
     assert f"dataset repo {REPO_ID} on the Hugging Face Hub: HfHubHTTPError: " in message
     assert cause in message and "\n" not in message
+    assert caught.value.transient == (fault == 500)
     assert releases(home) == []
     assert token not in "\n".join(records.lines) and token not in message
 
@@ -246,3 +249,40 @@ def test_a_private_repo_the_token_cannot_read_is_an_error_not_a_lost_repo(
         publish_run(home, "run-2", config)
 
     assert [run for run, *_ in releases(home)] == ["run-1"]
+
+
+def test_a_build_retries_a_hub_fault_not_a_refusal_and_never_shows_the_token(
+    hub: LoopbackHub, home: FactoryHome, prefect_harness, tmp_path: Path
+) -> None:
+    config = BuildConfig.model_validate(
+        {
+            "home": str(home.root),
+            "sources": [{"kind": "demo", "count": 2, "seed": 2026}],
+            "generation": {"modes": ["tessy"], "max_total_tokens": 512, "answer_max_tokens": 128},
+            "curation": {"min_rows_to_publish": 0},
+            "publish": {"target": "hub", "repo_id": REPO_ID, "retries": 2, "retry_delay_s": 0},
+        }
+    )
+    hub.fail("commit", 403)
+    with Records() as records:
+        with pytest.raises(PublishError, match="403"):
+            build_dataset(config, run_id="hub-1")
+        assert hub.calls["commit"] == 1  # a refusal is final
+        hub.fail("commit", 503)
+        result = build_dataset(config, run_id="hub-1")  # resumes: only the publish is left
+
+    assert hub.calls["commit"] == 3  # the 503, retried once
+    assert hub.commit_titles(REPO_ID) == [
+        release_message(result.version, "hub-1"),
+        "initial commit",
+    ]
+    assert [(run, version) for run, version, _, _ in releases(home)] == [("hub-1", result.version)]
+    with connect(home.database) as con:
+        kept = [i for (i,) in con.execute("SELECT sample_id FROM curation WHERE kept").fetchall()]
+    loaded = load_versions(hub, tmp_path, result.version)[result.version]
+    assert kept and sorted(loaded) == sorted(kept)
+    assert TOKEN not in "\n".join(records.lines)
+    assert TOKEN not in Path(result.report).read_text()
+    for database in home.root.glob("factory.duckdb*"):  # with a write-ahead log, if any
+        assert TOKEN.encode() not in database.read_bytes()
+    assert any(TOKEN.encode() in request for request in hub.seen)  # it was sent, to the Hub

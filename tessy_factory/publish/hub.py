@@ -12,7 +12,7 @@ from __future__ import annotations
 import httpx2
 import pandas as pd
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants
-from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
 from tessy_factory.publish.version import (
     DATA_DIR,
@@ -28,7 +28,15 @@ STATUS_LINK = "For more information check: https://developer.mozilla.org"
 
 
 class PublishError(RuntimeError):
-    """A release could not be published; the message names the repository and the cause."""
+    """A release could not be published; the message names the repository and the cause.
+
+    `transient`: the cause may pass (a 429 or 5xx answer, a dropped connection), so the
+    publish is worth retrying; a refusal (401, 403, 404, a conflict) or bad input is not.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def publish_hub(
@@ -146,4 +154,13 @@ def _failure(what: str, repo_id: str, exc: Exception, token: str | None) -> Publ
     if token:
         cause = cause.replace(token, "***")
     message = f"{what} dataset repo {repo_id} on the Hugging Face Hub: {cause}"
-    return PublishError(message)
+    return PublishError(message, transient=_transient(exc))
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether the Hub fault may pass: a busy or failing server, or a lost connection. The
+    offline switch is a setting, not a fault."""
+    if isinstance(exc, HfHubHTTPError):
+        status = _status(exc)
+        return status is not None and (status == 429 or status >= 500)
+    return not isinstance(exc, OfflineModeIsEnabled)
