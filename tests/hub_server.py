@@ -10,8 +10,9 @@ the Hub's X-Error-Code / X-Error-Message headers, from which the client picks it
 Tokens: an unknown token is refused with 401 on every request, as the Hub does; writes
 need a token given `write` access (a `read` one gets 403); a private repo is not found (401)
 without a token. Faults for the tests: `fail` answers the next requests of a kind with a
-status, `lose_response` carries out the next request of a kind and then drops the
-connection without answering, as a crash or a network cut after the Hub committed would.
+status (or a proxy's HTML error page), `lose_response` carries out the next request of a
+kind and then drops the connection without answering, as a crash or a network cut after the
+Hub committed would.
 
 The standard library's http.server (and PyYAML for the card check): a dozen routes need no
 web framework.
@@ -130,13 +131,14 @@ class LoopbackHub:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail(self, kind: str, status: int, times: int = 1) -> None:
-        """Answer the next `times` requests of `kind` with `status`, changing nothing."""
-        self._faults.append({"kind": kind, "status": status, "times": times})
+    def fail(self, kind: str, status: int, times: int = 1, page: bytes | None = None) -> None:
+        """Answer the next `times` requests of `kind` with `status`, changing nothing: a JSON
+        error as the Hub's, or the HTML `page` a proxy or gateway in front of it sends."""
+        self._faults.append({"kind": kind, "status": status, "times": times, "page": page})
 
     def lose_response(self, kind: str) -> None:
         """Carry out the next request of `kind`, then close the connection unanswered."""
-        self._faults.append({"kind": kind, "status": None, "times": 1})
+        self._faults.append({"kind": kind, "status": None, "times": 1, "page": None})
 
     def commit_titles(self, repo_id: str) -> list[str]:
         """The titles of `repo_id`'s commits, newest first."""
@@ -402,6 +404,9 @@ def _handler_for(hub: LoopbackHub) -> type[BaseHTTPRequestHandler]:
             )  # fmt: skip
             fault = hub.take_fault(kind)
             hub.calls[kind] += 1
+            if fault is not None and fault["page"] is not None:
+                self._send(fault["status"], {"Content-Type": "text/html"}, fault["page"])
+                return
             if fault is not None and fault["status"] is not None:
                 message = f"loopback hub fault: {fault['status']} on {kind}"
                 self._error(HubError(fault["status"], message))

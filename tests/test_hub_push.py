@@ -237,6 +237,19 @@ def test_a_refused_or_failed_push_is_a_one_line_error_and_records_nothing(
     assert token not in "\n".join(records.lines) and token not in message
 
 
+def test_a_gateway_error_page_is_a_transient_fault_naming_the_repo(hub: LoopbackHub) -> None:
+    # huggingface_hub reads the card check's answer as JSON before it looks at the status.
+    hub.fail("validate-yaml", 502, page=b"<html><body>502 Bad Gateway</body></html>")
+
+    with pytest.raises(PublishError) as caught:
+        push(V1, 1, "run-1")
+
+    message = str(caught.value)
+    assert f"cannot publish {V1} to dataset repo {REPO_ID} on the Hugging Face Hub" in message
+    assert "not JSON" in message and caught.value.transient
+    assert hub.calls["commit"] == 0
+
+
 def test_a_private_repo_the_token_cannot_read_is_an_error_not_a_lost_repo(
     hub: LoopbackHub, home: FactoryHome, prefect_harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,11 +1,14 @@
 """The Hugging Face Hub backend: one commit per version, then a tag naming it.
 
 Hub failures (offline mode, no connection, HTTP errors) surface as `PublishError` with a
-one-line message naming the repo and the cause. The token never appears in a message: causes are
-scrubbed of it and not chained, so no traceback can carry it either.
+one-line message naming the repo and the cause, and whether the fault may pass (`transient`).
+The token never appears in a message: causes are scrubbed of it and not chained, so no
+traceback can carry it either.
 """
 
 from __future__ import annotations
+
+import json
 
 # httpx2 is huggingface_hub's HTTP client; its transport errors are how a failed connection
 # reaches us (OfflineModeIsEnabled is a ConnectionError).
@@ -23,7 +26,10 @@ from tessy_factory.publish.version import (
     released_run,
 )
 
-HUB_ERRORS = (ConnectionError, httpx2.TransportError, HfHubHTTPError)
+# huggingface_hub reads some answers as JSON before it checks their status (the card check),
+# so an HTML error page from a proxy or gateway in front of the Hub surfaces as a
+# JSONDecodeError.
+HUB_ERRORS = (ConnectionError, httpx2.TransportError, HfHubHTTPError, json.JSONDecodeError)
 STATUS_LINK = "For more information check: https://developer.mozilla.org"
 
 
@@ -151,6 +157,8 @@ def _failure(what: str, repo_id: str, exc: Exception, token: str | None) -> Publ
     # one of them a generic link about the HTTP status, left out.
     lines = [line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines()]
     cause = "; ".join(line for line in lines if line and not line.startswith(STATUS_LINK))
+    if isinstance(exc, json.JSONDecodeError):
+        cause = f"its answer is not JSON, likely a proxy's or gateway's error page ({cause})"
     if token:
         cause = cause.replace(token, "***")
     message = f"{what} dataset repo {repo_id} on the Hugging Face Hub: {cause}"
