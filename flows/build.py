@@ -10,7 +10,7 @@ from prefect import flow
 from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
 from tasks.metrics import measure_run
-from tasks.publishing import publish
+from tasks.publishing import publish_release
 from tasks.reporting import write_report
 from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
@@ -69,7 +69,7 @@ def build_dataset(
             raise QualityGateFailed(
                 f"run {run_id}: the quality gate failed; see {home.reports / f'{run_id}.md'}"
             )
-        release = publish(run_id, config, home, report, allow_rewrite)
+        release = publish_release(run_id, config, home, report, allow_rewrite)
     except Exception as exc:
         fail_run(run_id, home, exc)
         raise

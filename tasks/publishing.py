@@ -1,4 +1,10 @@
-"""Task: push the kept rows as one new dataset version, with card and report."""
+"""Task: push the kept rows as one new dataset version, with card and report.
+
+A transient Hub fault (a 429 or 5xx answer, a dropped connection) fails the publish task,
+which Prefect retries with back-off and jitter (`publish.retries`, `publish.retry_delay_s`);
+a retry finds a commit the failed attempt made (`hub.version_of_run`), so it never pushes a
+version twice. A refusal (401, 403) or bad input is final.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,11 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 from filelock import FileLock, Timeout
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import exponential_backoff
 
 from tessy_factory import __version__
 from tessy_factory.config import BuildConfig
@@ -25,8 +34,32 @@ from tessy_factory.publish.hub import PublishError
 from tessy_factory.publish.revisions import model_revisions, stored_revisions
 from tessy_factory.publish.version import RecordedVersion, Release, version_after
 
+# Each retry waits its back-off delay times a random factor of up to 1.5, so builds that
+# failed together do not all call the Hub again at the same moment.
+RETRY_JITTER = 0.5
 
-@task(name="publish", cache_policy=NO_CACHE)
+
+def publish_release(
+    run_id: str, config: BuildConfig, home: FactoryHome, report: str, allow_rewrite: bool = False
+) -> Release:
+    """The publish task, retried after a transient Hub fault as `config.publish` says."""
+    retries = config.publish.retries
+    delays = exponential_backoff(config.publish.retry_delay_s)(retries)
+    options = {
+        "retries": retries,
+        "retry_delay_seconds": delays,
+        "retry_jitter_factor": RETRY_JITTER,
+    }
+    return publish.with_options(**options)(run_id, config, home, report, allow_rewrite)
+
+
+def _transient_fault(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Retry the publish task only for a Hub fault that may pass."""
+    failure = state.result(raise_on_failure=False)
+    return isinstance(failure, PublishError) and failure.transient
+
+
+@task(name="publish", cache_policy=NO_CACHE, retry_condition_fn=_transient_fault)
 def publish(
     run_id: str, config: BuildConfig, home: FactoryHome, report: str, allow_rewrite: bool = False
 ) -> Release:
@@ -129,7 +162,7 @@ def _push(
         pushed_to_hub = hub.version_of_run(target.repo_id, run_id, token)
         if pushed_to_hub is not None:
             version, commit = pushed_to_hub
-            location = f"https://huggingface.co/datasets/{target.repo_id}"
+            location = hub.dataset_url(target.repo_id)
             return Release(target.repo_id, version, location, commit, len(rows)), []
         tags = hub.tag_commits(target.repo_id, token)
     version, lost = version_after(

@@ -568,6 +568,20 @@ class PublishConfig(Strict):
         description="Environment variable holding the Hub token.",
         json_schema_extra=RUNTIME,
     )
+    retries: int = Field(
+        3,
+        ge=0,
+        le=50,
+        description="Retries of the publish task after a transient Hub fault (a 429 or 5xx "
+        "answer, a dropped connection); a refusal (4xx) or bad input is final.",
+        json_schema_extra=RUNTIME,
+    )
+    retry_delay_s: float = Field(
+        10.0,
+        ge=0,
+        description="Wait before the first such retry; it doubles for each next, with jitter.",
+        json_schema_extra=RUNTIME,
+    )
 
 
 class ReportConfig(Strict):

@@ -233,7 +233,9 @@ def test_runtime_settings_leave_the_fingerprint_alone() -> None:
                 update={"request_timeout_s": 5.0, "max_retries": 0, "base_url": "http://h:1/v1"}
             ),
             "teacher_predictor": config.teacher_predictor.model_copy(update={"batch_size": 2}),
-            "publish": config.publish.model_copy(update={"private": False, "token_env": "T"}),
+            "publish": config.publish.model_copy(
+                update={"private": False, "token_env": "T", "retries": 0, "retry_delay_s": 1.0}
+            ),
         }
     )
     assert changed.fingerprint() == config.fingerprint()
