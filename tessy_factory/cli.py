@@ -220,9 +220,11 @@ def runs(home: HomeOption = None) -> None:
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         builds = [row for row in rows if row["kind"] == "build"]
         training = [row for row in rows if row["kind"] == "predictors"]
-        console.print(_builds_table(con, builds) if builds else "no builds yet")
+        shown = [_builds_table(con, builds) if builds else "no builds yet"]
         if training:
-            console.print(_training_table(con, training))
+            shown.append(_training_table(con, training))
+    for table in shown:
+        console.print(table)
 
 
 def _runs_table(title: str, caption: str | None = None) -> Table:
