@@ -11,10 +11,11 @@ from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
 from tasks.metrics import measure_run
 from tasks.publishing import publish_release
-from tasks.reporting import write_report
+from tasks.reporting import record_artifacts, write_report
 from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tasks.verification import check_tests, verify
+from tessy_factory.artifacts import gate_failure
 from tessy_factory.config import BuildConfig
 from tessy_factory.home import FactoryHome
 
@@ -66,10 +67,13 @@ def build_dataset(
             run_id, config, home, quality.to_markdown(), releasing=quality.success
         )
         if not quality.success:
+            record_artifacts(run_id, config, home, quality, release=None)
+            report_file = home.reports / f"{run_id}.md"
             raise QualityGateFailed(
-                f"run {run_id}: the quality gate failed; see {home.reports / f'{run_id}.md'}"
+                gate_failure(run_id, quality, report_file, config.publish.repo_id)
             )
         release = publish_release(run_id, config, home, report, allow_rewrite)
+        record_artifacts(run_id, config, home, quality, release)
     except Exception as exc:
         fail_run(run_id, home, exc)
         raise

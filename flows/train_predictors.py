@@ -16,6 +16,7 @@ from tasks.predictor_training import (
 )
 from tasks.runs import announce_run, check_run_id, close_run, fail_run, new_run_id, open_run
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
+from tessy_factory.figures import rounded_values
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig
 
@@ -53,7 +54,10 @@ def train_boundary_predictors(
         raise
     create_table_artifact(
         key=f"predictors-{config.name.lower().replace('_', '-').replace('.', '-')}",
-        table=[{"predictor": f"{config.name}-{role}", **metrics[role]} for role in ROLES],
+        table=[
+            {"predictor": f"{config.name}-{role}", **rounded_values(metrics[role])}
+            for role in ROLES
+        ],
         description=f"Held-out metrics of the boundary predictors trained by {run_id}",
     )
     close_run(run_id, home)

@@ -22,6 +22,7 @@ from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer
 from tessy_factory.engine.text_model import GenerationFailed
 from tessy_factory.engine.writers import load_model
+from tessy_factory.figures import figures_line
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import resolve_model
 from tessy_factory.predictors.annotate import (
@@ -205,7 +206,7 @@ def train_role_predictor(
                 datetime.now(),
             ),
         )
-    logger.info("%s: registered as registered:%s, %s", name, name, metrics)
+    logger.info("%s: registered as registered:%s; %s", name, name, figures_line(metrics))
     return metrics
 
 

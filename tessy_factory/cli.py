@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn, TypeVar
 import duckdb
 import typer
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -212,30 +213,68 @@ def _reading(home: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @app.command()
 def runs(home: HomeOption = None) -> None:
-    """List builds with their status and drop funnel."""
+    """List builds and predictor training runs, newest first, in two tables."""
     with _reading(home) as con:
         cursor = con.execute(sql("runs_list"))
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        table = Table("run id", "status", "started", "version")
-        stages: list[str] = []
-        for row in rows:
-            counts = funnel(con, row["run_id"])
-            if not stages:
-                stages = list(counts)
-                for stage in stages:
-                    table.add_column(stage.replace("_", " "), justify="right")
-            owner = recorded_owner(
-                row.get("owner_pid"), row.get("owner_host"), row.get("owner_started")
-            )
-            table.add_row(
-                row["run_id"],
-                shown_status(row["status"], owner),
-                f"{row['started_at']:%Y-%m-%d %H:%M}",
-                row["version"] or "-",
-                *(str(counts[stage]) for stage in stages),
-            )
-    console.print(table if rows else "no builds yet")
+        builds = [row for row in rows if row["kind"] == "build"]
+        training = [row for row in rows if row["kind"] == "predictors"]
+        shown = [_builds_table(con, builds) if builds else "no builds yet"]
+        if training:
+            shown.append(_training_table(con, training))
+    for table in shown:
+        console.print(table)
+
+
+def _runs_table(title: str, caption: str | None = None) -> Table:
+    """A table that fits 80 columns: a rule under the header, two spaces between columns,
+    the run id folded only where it is longer than the space left."""
+    table = Table(
+        title=title,
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("run id", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    return table
+
+
+def _run_cells(row: dict) -> tuple[str, str, str]:
+    owner = recorded_owner(row.get("owner_pid"), row.get("owner_host"), row.get("owner_started"))
+    # Month, day and time: the year would push the table past 80 columns.
+    return row["run_id"], shown_status(row["status"], owner), f"{row['started_at']:%m-%d %H:%M}"
+
+
+def _builds_table(con: duckdb.DuckDBPyConnection, builds: list[dict]) -> Table:
+    table = _runs_table("Builds", caption="in: prompts read; out: rows published")
+    table.add_column("version", no_wrap=True)
+    table.add_column("in", justify="right", no_wrap=True)
+    table.add_column("out", justify="right", no_wrap=True)
+    for row in builds:
+        counts = funnel(con, row["run_id"])
+        table.add_row(
+            *_run_cells(row),
+            row["version"] or "-",
+            str(counts["prompts_in"]),
+            str(counts["published"]),
+        )
+    return table
+
+
+def _training_table(con: duckdb.DuckDBPyConnection, training: list[dict]) -> Table:
+    registered_by = dict(con.execute(sql("predictors_of_runs")).fetchall())
+    table = _runs_table("Predictor training runs")
+    table.add_column("registered")
+    for row in training:
+        table.add_row(*_run_cells(row), registered_by.get(row["run_id"], "-"))
+    return table
 
 
 @app.command()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from prefect_artifacts import artifacts
 
 from flows.build import QualityGateFailed, build_dataset
 from tasks.generation import run_generation
@@ -221,9 +222,16 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
             "generation": {"modes": ["student-only"], "max_total_tokens": 16, "max_attempts": 2},
         }
     )
+    report = home / "reports" / "retry-1.md"
     for _ in range(2):
-        with pytest.raises(QualityGateFailed, match="quality gate failed"):
+        with pytest.raises(QualityGateFailed, match="quality gate failed") as failed:
             build_dataset(config, run_id="retry-1")
+        # One line naming the failing expectation and where to read the report.
+        message = str(failed.value)
+        assert "\n" not in message
+        assert "at least 1 rows to publish (observed 0)" in message, message
+        shown = "(tessy report retry-1; Prefect artifact tessy-demo-summary)"
+        assert f"report: {report} {shown}" in message, message
         with connect(home / "factory.duckdb") as con:
             rows = con.execute("SELECT attempts, status, error FROM generations").fetchall()
             run = con.execute("SELECT status, error, version FROM runs").fetchone()
@@ -231,8 +239,10 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
         assert all("did not end within 16 tokens" in error for _, _, error in rows)
         assert run[0] == "failed" and "QualityGateFailed" in run[1] and run[2] is None
     assert existing_versions(home / "hub", config.publish.repo_id) == []
-    report = (home / "reports" / "retry-1.md").read_text()
-    assert "| published | 0 |" in report and "**FAIL**" in report
+    assert "| published | 0 |" in report.read_text() and "**FAIL**" in report.read_text()
+    # The Prefect artifact names the failed expectation too.
+    summaries = [a.data for a in artifacts("tessy-demo-summary") if "retry-1" in a.data]
+    assert len(summaries) == 2 and "at least 1 rows to publish (observed 0)" in summaries[0]
 
 
 def test_the_same_config_writes_the_same_samples_in_another_run(

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tasks.runs import close_run, open_run
 from tessy_factory.cli import app
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
+from tessy_factory.predictors.config import PredictorTrainingConfig
+from tessy_factory.predictors.registry import RegisteredPredictor, register
 
 COMMANDS = [
     [],
@@ -82,27 +85,47 @@ def test_runs_on_an_empty_home_says_there_are_no_builds(runner: CliRunner, tmp_p
     assert "no builds yet" in result.output
 
 
-def test_runs_lists_a_build_with_its_status_and_funnel(runner: CliRunner, tmp_path: Path) -> None:
+def test_runs_shows_builds_and_predictor_runs_apart_within_80_columns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     home = FactoryHome.resolve(tmp_path)
-    config = BuildConfig()
+    build_id, training_id = "demo-20260102-030405-abcd", "tiny-20260102-040506-ef01"
+    open_run.fn(build_id, BuildConfig(), home, {})
+    open_run.fn(training_id, predictor_config(), home, {})
+    close_run.fn(training_id, home)
     with connect(home.database) as con:
-        con.execute(
-            sql("run_insert"),
-            [
-                "run-7",
-                "demo",
-                config.model_dump_json(),
-                config.fingerprint(),
-                datetime(2026, 1, 2),
-                "{}",
-            ],
-        )
-    result = runner.invoke(app, ["runs", "--home", str(tmp_path)])
+        con.execute(sql("run_set_version"), ["v2026.01.02-1", build_id])
+        for role in ("teacher", "student"):
+            register(
+                con,
+                RegisteredPredictor(
+                    f"tiny-{role}", role, "/p", "base", "lexicon", {}, training_id, datetime.now()
+                ),
+            )
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["runs", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "run-7" in result.output
-    assert "running" in result.output
-    assert "2026-01-02 00:00" in result.output
-    assert "prompts in" in result.output and "published" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+    lines = [line.rstrip() for line in result.output.splitlines()]
+    builds, training = lines.index("Builds"), lines.index("Predictor training runs")
+    # Each run in its own table, on one line, whole.
+    [build_line] = [line for line in lines if build_id in line]
+    [training_line] = [line for line in lines if training_id in line]
+    assert builds < lines.index(build_line) < training < lines.index(training_line)
+    assert "running" in build_line and "v2026.01.02-1" in build_line
+    assert "completed" in training_line and "tiny-teacher tiny-student" in training_line
+
+
+def predictor_config() -> PredictorTrainingConfig:
+    traces = {"traces": {"file": "traces.jsonl"}}
+    return PredictorTrainingConfig.model_validate(
+        {
+            "name": "tiny",
+            "teacher": traces,
+            "student": traces,
+            "training": {"base_model": "miniature:teacher"},
+        }
+    )
 
 
 def test_reading_commands_refuse_a_missing_home_and_create_nothing(

@@ -4,11 +4,15 @@ miniature models; the registered predictors in a build; resuming; bad input coun
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from prefect_artifacts import artifacts
+from transformers import TrainerState, TrainingArguments
 from typer.testing import CliRunner
 
 from flows.train_predictors import train_boundary_predictors
@@ -23,12 +27,14 @@ from tessy_factory.config import STUDENT_CHUNK_TOKENS, BuildConfig, PredictorCon
 from tessy_factory.db import connect
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.writers import load_predictor
+from tessy_factory.figures import rounded
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.predictors.config import PredictorTrainingConfig
 from tessy_factory.predictors.metrics import PredictorMetrics
 from tessy_factory.predictors.registry import UnknownPredictor, registered
 from tessy_factory.predictors.shortage import NotEnoughData
+from tessy_factory.predictors.train import _Progress
 
 RUN_ID = "predictors-1"
 
@@ -134,11 +140,45 @@ def test_a_rerun_resumes_without_duplicating_or_retraining(trained) -> None:
         before = _row_counts(con)
     weights = home / "models" / "predictors" / "tiny-teacher" / "model.safetensors"
     written = weights.stat().st_mtime_ns
-    again = train_boundary_predictors(config, run_id=RUN_ID)
+    watcher, log = logging.getLogger("prefect.task_runs"), Messages()
+    watcher.addHandler(log)
+    try:
+        again = train_boundary_predictors(config, run_id=RUN_ID)
+    finally:
+        watcher.removeHandler(log)
+    # The metrics are logged and shown as an artifact rounded (stored whole).
+    [registered_line] = [m for m in log.messages if "tiny-teacher: registered" in m]
+    assert f"token_accuracy {metrics['teacher']['token_accuracy']:.4g}," in registered_line
+    assert not UNROUNDED.search(registered_line), registered_line
+    table = json.loads(artifacts("predictors-tiny")[0].data)
+    assert table[0]["span_f1"] == rounded(metrics["teacher"]["span_f1"])
     with connect(database) as con:
         assert _row_counts(con) == before
     assert again == metrics
     assert weights.stat().st_mtime_ns == written, "a finished predictor is not trained again"
+
+
+# A figure with more than 4 significant digits.
+UNROUNDED = re.compile(r"\d\.\d{5,}|\d{2}\.\d{4,}")
+
+
+class Messages(logging.Handler):
+    """Collects the messages logged while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_training_progress_is_logged_rounded_to_4_significant_digits(tmp_path: Path) -> None:
+    lines: list[str] = []
+    arguments = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=3, report_to=[])
+    logs = {"loss": 0.010761234, "learning_rate": 1.1111e-05, "total_flos": 9399737280.0}
+    _Progress(lines.append).on_log(arguments, TrainerState(epoch=3.0), None, logs=logs)
+    assert lines == ["epoch 3.00/3: loss 0.01076, learning_rate 1.111e-05, total_flos 9.4e+09"]
 
 
 def _row_counts(con) -> tuple:

@@ -68,6 +68,10 @@ class QualityResult:
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         return "\n".join(lines) + "\n"
 
+    def failed_checks(self) -> list[str]:
+        """Each failing expectation with what it observed: `ids are unique (2 unexpected, ...)`."""
+        return [f"{o.check} ({o.observed})" for o in self.results if not o.success]
+
     def plus(self, other: QualityResult) -> QualityResult:
         """Both results as one: it passes when both pass."""
         return QualityResult(self.success and other.success, self.results + other.results)

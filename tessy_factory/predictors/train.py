@@ -28,6 +28,7 @@ from transformers import (
 )
 
 from tessy_factory.engine.local_model import ModelLoadError
+from tessy_factory.figures import figures_line
 from tessy_factory.miniature.train import CLASSIFIER_LABELS
 from tessy_factory.predictors.config import TrainingConfig
 from tessy_factory.predictors.labels import IGNORE, token_labels
@@ -153,5 +154,4 @@ class _Progress(TrainerCallback):
         self.log = log
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
-        shown = {key: round(value, 4) for key, value in (logs or {}).items()}
-        self.log(f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: {shown}")
+        self.log(f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: {figures_line(logs or {})}")
