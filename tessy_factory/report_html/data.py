@@ -57,7 +57,6 @@ class ReportData:
     generated_at: datetime
     publication: Publication | None
     releasing: bool
-    status: str
     config: dict[str, Any]
     models: dict[str, Any]
     timings: dict[str, Any]
@@ -111,7 +110,6 @@ def gather(
         generated_at=datetime.now(),
         publication=publication,
         releasing=releasing,
-        status=run[1],
         config=config,
         models=json.loads(models) if models else {},
         timings=_timings(con, run_id),
