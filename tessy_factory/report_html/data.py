@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +68,7 @@ class ReportData:
     verdicts: pd.DataFrame
     drops: pd.DataFrame
     quality: list[Outcome]
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[Sample]
 
     @property
     def repo_id(self) -> str:
