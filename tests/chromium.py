@@ -24,6 +24,12 @@ from websockets.sync.client import ClientConnection, connect
 
 STARTUP_S = 60
 LOAD_S = 60
+OPEN_SAMPLE = """(() => {
+    const sample = document.querySelector('details.sample[data-mode=tessy]')
+        || document.querySelector('details.sample');
+    sample.open = true;
+    sample.scrollIntoView();
+})()"""
 
 
 def chromium() -> str | None:
@@ -95,6 +101,11 @@ class Page:
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def screenshot_sample(self, target: Path, width: int, height: int) -> Path:
+        """A PNG of the sample browser with its first tessy sample (else its first) open."""
+        self.evaluate(OPEN_SAMPLE)
+        return self.screenshot(target, width, height)
 
     def screenshot(self, target: Path, width: int, height: int) -> Path:
         """A PNG of the top `width` x `height` CSS pixels of the page."""

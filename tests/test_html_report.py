@@ -65,10 +65,9 @@ def opened(builds, request):
     with headless_page() as page:
         load = page.load(report.as_uri())
         shown = page.evaluate(SHOWN)
-        # The first sample opened, so the screenshot shows a trace's coloured spans too.
-        page.evaluate("document.querySelector('details.sample').open = true")
         artifacts = Path(request.config.cache.mkdir("artifacts"))
         page.screenshot(artifacts / "html-report.png", width=1100, height=1400)
+        page.screenshot_sample(artifacts / "html-report-samples.png", width=1100, height=700)
     return load, shown
 
 
