@@ -63,9 +63,7 @@ def build_dataset(
         verify(run_id, config.verification, home)
         quality = curate_run(run_id, config, home, eval_items)
         quality = quality.plus(measure_run(run_id, config, home))
-        report = write_report(
-            run_id, config, home, quality.to_markdown(), releasing=quality.success
-        )
+        report = write_report(run_id, config, home, quality, releasing=quality.success)
         if not quality.success:
             record_artifacts(run_id, config, home, quality, release=None)
             report_file = home.reports / f"{run_id}.md"

@@ -9,12 +9,13 @@ PYTHON="${PYTHON:-python3}"
   || { echo "error: Python >= 3.11 is needed ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 1; }
 
 # Every time, since a restored .venv does not bring them: the sandbox that judges generated
-# code (bubblewrap), and gcc for its supervisor and C++.
-if ! command -v bwrap >/dev/null || ! command -v g++ >/dev/null; then
+# code (bubblewrap), gcc for its supervisor and C++, and the headless Chromium the HTML
+# report's test opens the report in.
+if ! command -v bwrap >/dev/null || ! command -v g++ >/dev/null || ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq bubblewrap g++ >/dev/null
+    apt-get update -qq && apt-get install -y -qq bubblewrap g++ chromium >/dev/null
   else
-    echo "note: install bubblewrap and g++ (e.g. sudo apt-get install bubblewrap g++)" >&2
+    echo "note: install bubblewrap, g++ and chromium (e.g. sudo apt-get install bubblewrap g++ chromium)" >&2
   fi
 fi
 

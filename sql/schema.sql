@@ -149,6 +149,18 @@ CREATE TABLE IF NOT EXISTS sample_metrics (
     PRIMARY KEY (run_id, sample_id)
 );
 
+-- The quality gate's outcome per expectation (curate/quality.py Outcome), for the HTML report.
+CREATE TABLE IF NOT EXISTS quality_results (
+    run_id        VARCHAR NOT NULL,
+    position      INTEGER NOT NULL,          -- the suite's order
+    description   VARCHAR NOT NULL,          -- the check, in words
+    expectation   VARCHAR NOT NULL,          -- the great-expectations expectation type
+    column_name   VARCHAR NOT NULL,
+    success       BOOLEAN NOT NULL,
+    observed      VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+
 CREATE TABLE IF NOT EXISTS releases (
     run_id        VARCHAR PRIMARY KEY,
     repo_id       VARCHAR NOT NULL,

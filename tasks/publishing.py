@@ -1,4 +1,4 @@
-"""Task: push the kept rows as one new dataset version, with card and report.
+"""Task: push the kept rows as one new dataset version, with card and reports (markdown and HTML).
 
 A transient Hub fault (a 429 or 5xx answer, a dropped connection) fails the publish task,
 which Prefect retries with back-off and jitter (`publish.retries`, `publish.retry_delay_s`);
@@ -33,6 +33,8 @@ from tessy_factory.publish.card import render_card
 from tessy_factory.publish.hub import PublishError
 from tessy_factory.publish.revisions import model_revisions, stored_revisions
 from tessy_factory.publish.version import RecordedVersion, Release, version_after
+from tessy_factory.report_html.data import Publication, gather
+from tessy_factory.report_html.render import html_path, render
 
 # Each retry waits its back-off delay times a random factor of up to 1.5, so builds that
 # failed together do not all call the Hub again at the same moment.
@@ -75,7 +77,10 @@ def publish(
             logger.info("publish: run already released as %s", earlier[1])
             # An attempt may have crashed between recording the release and this.
             _publish_signatures(con, run_id, Release(*earlier))
-            return Release(*earlier)
+    if earlier is not None:
+        _save_html(home, run_id, Release(*earlier), None)
+        return Release(*earlier)
+    with connect(home.database) as con:
         rows = published_rows(con, run_id)
         # A run whose samples were all written before revisions were kept has none stored.
         models = stored_revisions(run_id, con) or model_revisions(config, home.models, con)
@@ -85,7 +90,7 @@ def publish(
     recorded = [RecordedVersion(*row) for row in records]
     try:
         with _publishing_turn(config, home):
-            release, lost = _push(
+            release, lost, html = _push(
                 run_id, config, home, rows, manifest, report, recorded, allow_rewrite
             )
     except Timeout as exc:
@@ -118,6 +123,7 @@ def publish(
         )
         con.execute(sql("run_set_version"), [release.version, run_id])
         _publish_signatures(con, run_id, release)
+    _save_html(home, run_id, release, html)
     logger.info("publish: %d rows as %s at %s", release.n_rows, release.version, release.location)
     return release
 
@@ -147,8 +153,9 @@ def _push(
     report: str,
     recorded: list[RecordedVersion],
     allow_rewrite: bool,
-) -> tuple[Release, list[str]]:
-    """The release, and the versions the target had lost (empty unless `allow_rewrite`)."""
+) -> tuple[Release, list[str], str | None]:
+    """The release, the versions the target had lost (empty unless `allow_rewrite`), and the
+    HTML report published with it (None: an earlier attempt pushed it)."""
     target = config.publish
     # The token is read here and handed to huggingface_hub only; it is never logged or stored.
     token = os.environ.get(target.token_env) if target.target == "hub" else None
@@ -156,28 +163,58 @@ def _push(
         pushed = local_hub.version_of_run(home.hub, target.repo_id, run_id)
         if pushed is not None:
             # An earlier attempt pushed this run, then crashed before recording it.
-            return _recorded(home, target.repo_id, pushed, len(rows)), []
+            return _recorded(home, target.repo_id, pushed, len(rows)), [], None
         tags = local_hub.tag_commits(home.hub, target.repo_id)
     else:
         pushed_to_hub = hub.version_of_run(target.repo_id, run_id, token)
         if pushed_to_hub is not None:
             version, commit = pushed_to_hub
             location = hub.dataset_url(target.repo_id)
-            return Release(target.repo_id, version, location, commit, len(rows)), []
+            return Release(target.repo_id, version, location, commit, len(rows)), [], None
         tags = hub.tag_commits(target.repo_id, token)
     version, lost = version_after(
         target.repo_id, recorded, tags, date.today(), allow_rewrite=allow_rewrite
     )
     card = render_card(target.repo_id, version, _license(rows), manifest, report)
+    # Rendered now that the version is known, so the published copy names it.
+    html = _html(home, run_id, Publication(version, _location(config, home)))
     if target.target == "local":
         release = local_hub.publish_local(
-            home.hub, target.repo_id, rows, card, report, version, run_id
+            home.hub, target.repo_id, rows, card, report, version, run_id, html_report=html
         )
     else:
         release = hub.publish_hub(
-            target.repo_id, rows, card, report, version, token, target.private, run_id
+            target.repo_id,
+            rows,
+            card,
+            report,
+            version,
+            token,
+            target.private,
+            run_id,
+            html_report=html,
         )
-    return release, lost
+    return release, lost, html
+
+
+def _location(config: BuildConfig, home: FactoryHome) -> str:
+    """Where a version of the configured dataset is published, as its Release names it."""
+    if config.publish.target == "local":
+        return str(local_hub.repo_path(home.hub, config.publish.repo_id))
+    return hub.dataset_url(config.publish.repo_id)
+
+
+def _html(home: FactoryHome, run_id: str, publication: Publication) -> str:
+    with connect(home.database) as con:
+        data = gather(con, run_id, publication, releasing=True)
+    return render(data)
+
+
+def _save_html(home: FactoryHome, run_id: str, release: Release, html: str | None) -> None:
+    """The HTML report in the home names the release; a resume renders it again, as the
+    attempt that pushed may have stopped before saving it."""
+    page = html or _html(home, run_id, Publication(release.version, release.location))
+    html_path(home, run_id).write_text(page, encoding="utf-8")
 
 
 def _recorded(home: FactoryHome, repo_id: str, version: str, n_rows: int) -> Release:

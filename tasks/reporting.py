@@ -25,18 +25,25 @@ from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish.version import Release
 from tessy_factory.report import build_report
+from tessy_factory.report_html.data import gather, save_quality
+from tessy_factory.report_html.render import html_path, render
 
 
 @task(name="report", cache_policy=NO_CACHE)
 def write_report(
-    run_id: str, config: BuildConfig, home: FactoryHome, quality_md: str, releasing: bool
+    run_id: str, config: BuildConfig, home: FactoryHome, quality: QualityResult, releasing: bool
 ) -> str:
-    """Render the report and save it as reports/<run_id>.md."""
+    """Render the report, save it as reports/<run_id>.md and reports/<run_id>.html. The
+    HTML names no version yet: publishing writes it again with the version, so a build the
+    quality gate or the push stopped still has one."""
     with connect(home.database) as con:
         report = build_report(
-            con, run_id, config.report.style_phrases, quality_md, releasing=releasing
+            con, run_id, config.report.style_phrases, quality.to_markdown(), releasing=releasing
         )
+        save_quality(con, run_id, quality.results)
+        data = gather(con, run_id, None, releasing=releasing)
     (home.reports / f"{run_id}.md").write_text(report, encoding="utf-8")
+    html_path(home, run_id).write_text(render(data), encoding="utf-8")
     return report
 
 

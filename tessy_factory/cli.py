@@ -6,9 +6,10 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
+from urllib.parse import quote
 
 import duckdb
 import typer
@@ -281,13 +282,42 @@ def _training_table(con: duckdb.DuckDBPyConnection, training: list[dict]) -> Tab
 def report(
     run_id: Annotated[str, typer.Argument(help="The run whose report to show.")],
     home: HomeOption = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Print the path of the HTML report instead.")
+    ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Serve the HTML report on 127.0.0.1 and print its URL, until Ctrl-C."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="--serve: the port (0: any free one).")] = 0,
 ) -> None:
     """Show the report of a build."""
-    path = _existing_home(home).reports / f"{run_id}.md"
+    suffix = ".html" if html or serve else ".md"
+    path = _existing_home(home).reports / f"{run_id}{suffix}"
     if not path.is_file():
         console.print(f"[red]error:[/red] {escape(f'no report for run {run_id!r} at {path}')}")
         raise typer.Exit(1)
-    console.print(Markdown(path.read_text(encoding="utf-8")))
+    if serve:
+        _serve(path, port)
+    elif html:
+        typer.echo(path)
+    else:
+        console.print(Markdown(path.read_text(encoding="utf-8")))
+
+
+def _serve(path: Path, port: int) -> None:
+    """Serve the directory of `path` on the loopback interface only, until interrupted."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = partial(SimpleHTTPRequestHandler, directory=str(path.parent))
+    with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        # Flushed: a script reading the URL from a pipe must not wait for the buffer to fill.
+        print(f"http://127.0.0.1:{server.server_port}/{quote(path.name)}", flush=True)
+        with suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 @models_app.command("tiny")

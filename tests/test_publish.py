@@ -20,7 +20,7 @@ import yaml
 
 from tasks.publishing import _publishing_turn, _push
 from tessy_factory.config import BuildConfig
-from tessy_factory.db import connect
+from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import miniature_dir
 from tessy_factory.predictors.registry import RegisteredPredictor, register
@@ -109,7 +109,14 @@ def card_for(version: str) -> str:
 def publish(hub: Path, version: str, n: int):
     rows = make_rows(n, run_id=version)
     return publish_local(
-        hub, REPO_ID, rows, card_for(version), f"# Report {version}\n", version, f"run-{version}"
+        hub,
+        REPO_ID,
+        rows,
+        card_for(version),
+        f"# Report {version}\n",
+        version,
+        f"run-{version}",
+        html_report=f"<h1>Report {version}</h1>",
     )
 
 
@@ -160,6 +167,7 @@ def test_checkout_version_loads_the_old_snapshot(tmp_path: Path) -> None:
     loaded = load(copy, tmp_path)
     assert loaded["id"] == [f"{V1}-{i}" for i in range(3)]
     assert (copy / "report.md").read_text() == f"# Report {V1}\n"
+    assert (copy / "report.html").read_text() == f"<h1>Report {V1}</h1>"
 
 
 def test_each_release_is_one_tagged_commit(tmp_path: Path) -> None:
@@ -176,7 +184,7 @@ def test_each_release_is_one_tagged_commit(tmp_path: Path) -> None:
     assert git(repo, "rev-parse", f"{V2}^{{commit}}") == second.commit_sha
     assert git(repo, "cat-file", "-t", V1) == "tag"  # annotated, not lightweight
     files = git(repo, "show", "--name-only", "--format=", first.commit_sha).splitlines()
-    assert sorted(files) == ["README.md", DATA_FILE, "report.md"]
+    assert sorted(files) == ["README.md", DATA_FILE, "report.html", "report.md"]
     assert existing_versions(hub, REPO_ID) == [V1, V2]
     assert git(repo, "status", "--porcelain") == ""
 
@@ -197,12 +205,17 @@ def test_two_builds_publishing_at_once_get_a_version_each(tmp_path: Path) -> Non
     config = BuildConfig.model_validate({"publish": {"target": "local", "repo_id": REPO_ID}})
     manifest = {"config_hash": "abc123", "teacher": {"model": "miniature:teacher"}}
     together = threading.Barrier(2)
+    # Recorded runs: the push renders each one's HTML report from the database.
+    with connect(home.database) as con:
+        for run_id in ("run-a", "run-b"):
+            values = [run_id, "demo", config.model_dump_json(), "abc123", datetime.datetime.now()]
+            con.execute(sql("run_insert"), [*values, "{}"])
 
     def push(run_id: str, n: int) -> Release:
         rows = make_rows(n, run_id)
         together.wait()
         with _publishing_turn(config, home):
-            release, _ = _push(run_id, config, home, rows, manifest, f"# {run_id}\n", [], False)
+            release, _, _ = _push(run_id, config, home, rows, manifest, f"# {run_id}\n", [], False)
         return release
 
     with ThreadPoolExecutor(2) as pool:
@@ -220,9 +233,11 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
     assert existing_versions(hub, REPO_ID) == []
     with pytest.raises(ValueError, match="n_tokens"):
         rows = make_rows(2, "r").drop(columns=["n_tokens"])
-        publish_local(hub, REPO_ID, rows, card_for(V1), "", V1, "run-again")
+        publish_local(hub, REPO_ID, rows, card_for(V1), "", V1, "run-again", html_report="")
     with pytest.raises(ValueError, match="latest"):
-        publish_local(hub, REPO_ID, make_rows(2, "r"), card_for(V1), "", "latest", "run-x")
+        publish_local(
+            hub, REPO_ID, make_rows(2, "r"), card_for(V1), "", "latest", "run-x", html_report=""
+        )
     with pytest.raises(ValueError, match="repo_id"):
         repo_path(hub, "../escape")
     publish(hub, V1, 1)
@@ -299,6 +314,7 @@ def test_publish_hub_offline_raises_a_clear_error() -> None:
             token=token,
             private=True,
             run_id="run-1",
+            html_report="",
         )
 
     message = str(caught.value)

@@ -48,11 +48,12 @@ def setup(root: Path, path: str) -> subprocess.CompletedProcess:
 def test_a_current_venv_still_gets_the_sandbox_tools_checked(tmp_path):
     root = restored_checkout(tmp_path / "repo")
 
-    # Neither bubblewrap nor g++ nor apt-get: the script can only say what to install.
+    # Neither bubblewrap nor g++ nor chromium nor apt-get: the script can only say what to
+    # install.
     missing = setup(root, path_of(tmp_path / "bare", list(BASE_TOOLS)))
     assert missing.returncode == 0, missing.stderr
-    assert "note: install bubblewrap and g++" in missing.stderr
+    assert "note: install bubblewrap, g++ and chromium" in missing.stderr
 
-    present = setup(root, path_of(tmp_path / "full", [*BASE_TOOLS, "bwrap", "g++"]))
+    present = setup(root, path_of(tmp_path / "full", [*BASE_TOOLS, "bwrap", "g++", "chromium"]))
     assert present.returncode == 0, present.stderr
     assert present.stdout == present.stderr == ""

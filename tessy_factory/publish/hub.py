@@ -54,10 +54,12 @@ def publish_hub(
     token: str | None,
     private: bool,
     run_id: str,
+    *,
+    html_report: str,
 ) -> Release:
     """Push one version to the dataset repo `repo_id` in one commit and tag it `version`."""
     check_version(version)
-    files = release_files(rows, card, report)
+    files = release_files(rows, card, report, html_report)
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)

@@ -18,6 +18,7 @@ from tessy_factory.publish.hub import PublishError
 from tessy_factory.publish.version import (
     CARD_FILE,
     DATA_DIR,
+    HTML_REPORT_FILE,
     REPORT_FILE,
     Release,
     check_version,
@@ -54,6 +55,8 @@ def publish_local(
     report: str,
     version: str,
     run_id: str,
+    *,
+    html_report: str,
 ) -> Release:
     """Write one version of `repo_id` as a single commit tagged `version`.
 
@@ -64,14 +67,14 @@ def publish_local(
     repo = _ensure_repo(repo_path(hub_root, repo_id))
     if version in _tags(repo):
         raise ValueError(f"version {version} already exists in {repo_id} at {repo}")
-    files = release_files(rows, card, report)
+    files = release_files(rows, card, report, html_report)
     # A version is a full snapshot: drop every data file of the previous one.
     shutil.rmtree(repo / DATA_DIR, ignore_errors=True)
     for relative, data in files.items():
         target = repo / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    _git(repo, "add", "--all", "--", DATA_DIR, CARD_FILE, REPORT_FILE)
+    _git(repo, "add", "--all", "--", DATA_DIR, CARD_FILE, REPORT_FILE, HTML_REPORT_FILE)
     # --allow-empty: republishing an identical snapshot is still one commit per release.
     message = release_message(version, run_id)
     _git(repo, "commit", "--quiet", "--allow-empty", "-m", message)

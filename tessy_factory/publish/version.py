@@ -24,6 +24,7 @@ DATA_FILE = f"{DATA_DIR}/train-00000-of-00001.parquet"
 DATA_GLOB = f"{DATA_DIR}/train-*.parquet"
 CARD_FILE = "README.md"
 REPORT_FILE = "report.md"
+HTML_REPORT_FILE = "report.html"
 
 # The published row. An explicit schema keeps `messages` a list of structs (what `datasets`
 # loads as a list of dicts) and keeps column types stable whatever pandas infers.
@@ -160,10 +161,11 @@ def rows_to_parquet(rows: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def release_files(rows: pd.DataFrame, card: str, report: str) -> dict[str, bytes]:
+def release_files(rows: pd.DataFrame, card: str, report: str, html_report: str) -> dict[str, bytes]:
     """The full snapshot of one version: repository path -> file contents."""
     return {
         DATA_FILE: rows_to_parquet(rows),
         CARD_FILE: card.encode("utf-8"),
         REPORT_FILE: report.encode("utf-8"),
+        HTML_REPORT_FILE: html_report.encode("utf-8"),
     }

@@ -1,0 +1,2 @@
+INSERT INTO quality_results (run_id, position, description, expectation, column_name, success, observed)
+VALUES (?, ?, ?, ?, ?, ?, ?);
