@@ -74,7 +74,15 @@ def publish_run(home: FactoryHome, run_id: str, config: BuildConfig) -> Release:
 def push(version: str, n: int, run_id: str, token: str = TOKEN) -> Release:
     rows = make_rows(n, run_id)
     return publish_hub(
-        REPO_ID, rows, card_for(version), f"# {version}\n", version, token, True, run_id
+        REPO_ID,
+        rows,
+        card_for(version),
+        f"# {version}\n",
+        version,
+        token,
+        True,
+        run_id,
+        html_report=f"<h1>{version}</h1>",
     )
 
 
@@ -159,7 +167,7 @@ def test_each_version_is_one_tagged_commit_a_full_snapshot_and_loads_back(
         V2: second.commit_sha,
     }
     assert sorted(hub.files_at(REPO_ID, V2)) == [
-        ".gitattributes", "README.md", DATA_FILE, "report.md"
+        ".gitattributes", "README.md", DATA_FILE, "report.html", "report.md"
     ]  # fmt: skip
     assert first.location == second.location == f"{hub.url}/datasets/{REPO_ID}"
     assert load_versions(hub, tmp_path, V1, V2) == {
