@@ -9,6 +9,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from config_file import config_file
 
 from flows.build import QualityGateFailed, build_dataset
 from tasks.generation import run_generation
@@ -71,7 +72,7 @@ def built(tmp_path_factory, models_root, prefect_harness):
     home = make_home(root / "home", models_root)
     write_extra_prompts(root / "prompts.jsonl")
     config = demo_config(home, root / "prompts.jsonl")
-    result = build_dataset(config, run_id=RUN_ID)
+    result = build_dataset(config_file(config), run_id=RUN_ID)
     return home, config, result
 
 
@@ -172,7 +173,7 @@ def test_rerun_with_the_same_run_id_redoes_nothing(built):
     home, config, first = built
     with connect(home / "factory.duckdb") as con:
         before = con.execute("SELECT count(*) FROM generations").fetchone()[0]
-    again = build_dataset(config, run_id=RUN_ID)
+    again = build_dataset(config_file(config), run_id=RUN_ID)
     with connect(home / "factory.duckdb") as con:
         after = con.execute("SELECT count(*) FROM generations").fetchone()[0]
         status = con.execute("SELECT status FROM runs WHERE run_id = ?", [RUN_ID]).fetchone()[0]
@@ -186,7 +187,7 @@ def test_reusing_a_run_id_with_another_config_is_refused(built):
     _, config, _ = built
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(RunConflict, match=rf'{RUN_ID}.*name \("demo" -> "other"\)'):
-        build_dataset(changed, run_id=RUN_ID)
+        build_dataset(config_file(changed), run_id=RUN_ID)
 
 
 def test_resuming_a_run_whose_source_file_changed_is_refused_naming_it(built, tmp_path):
@@ -198,7 +199,7 @@ def test_resuming_a_run_whose_source_file_changed_is_refused_naming_it(built, tm
     try:
         prompts.write_text(original.replace("print their sum", "print their total"))
         with pytest.raises(RunConflict, match=rf"source jsonl:{prompts} changed its content"):
-            build_dataset(config, run_id=RUN_ID)
+            build_dataset(config_file(config), run_id=RUN_ID)
     finally:
         prompts.write_text(original)
     with connect(home / "factory.duckdb") as con:
@@ -223,7 +224,7 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
     )
     for _ in range(2):
         with pytest.raises(QualityGateFailed, match="quality gate failed"):
-            build_dataset(config, run_id="retry-1")
+            build_dataset(config_file(config), run_id="retry-1")
         with connect(home / "factory.duckdb") as con:
             rows = con.execute("SELECT attempts, status, error FROM generations").fetchall()
             run = con.execute("SELECT status, error, version FROM runs").fetchone()

@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 from typer.testing import CliRunner
 
 from flows.train_predictors import train_boundary_predictors
@@ -73,7 +74,7 @@ def trained(tmp_path_factory, models_root, prefect_harness):
     home = make_home(tmp_path_factory.mktemp("predictors") / "home", models_root)
     config = training_config(home)
     started = time.perf_counter()
-    metrics = train_boundary_predictors(config, run_id=RUN_ID)
+    metrics = train_boundary_predictors(config_file(config), run_id=RUN_ID)
     return home, config, metrics, time.perf_counter() - started
 
 
@@ -134,7 +135,7 @@ def test_a_rerun_resumes_without_duplicating_or_retraining(trained) -> None:
         before = _row_counts(con)
     weights = home / "models" / "predictors" / "tiny-teacher" / "model.safetensors"
     written = weights.stat().st_mtime_ns
-    again = train_boundary_predictors(config, run_id=RUN_ID)
+    again = train_boundary_predictors(config_file(config), run_id=RUN_ID)
     with connect(database) as con:
         assert _row_counts(con) == before
     assert again == metrics
@@ -212,7 +213,7 @@ def test_no_usable_trace_is_an_error_naming_the_run_its_counts_and_what_to_chang
         home, sources=[{"kind": "demo", "count": 2, "seed": 7}], sampling={"max_total_tokens": 16}
     )
     with pytest.raises(NotEnoughData) as raised:
-        train_boundary_predictors(config, run_id="no-traces")
+        train_boundary_predictors(config_file(config), run_id="no-traces")
     message = str(raised.value)
     assert message.startswith("predictor run 'no-traces', teacher: no usable trace")
     assert "not usable: thinking did not end within 16 tokens 2" in message
