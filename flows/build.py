@@ -43,7 +43,9 @@ class BuildResult:
     rows: int
 
 
-@flow(name="build-dataset", log_prints=True)
+# No log_prints: dill (which datasets uses to hash functions) disassembles a function into
+# a captured stdout to find its globals, and log_prints sent each line of bytecode to the log.
+@flow(name="build-dataset")
 def build_dataset(
     config: str,
     overrides: dict[str, Any] = {},  # noqa: B006 (never changed; the UI form shows it)

@@ -23,7 +23,9 @@ from tessy_factory.predictors.config import load_training_config
 ROLES = ("teacher", "student")
 
 
-@flow(name="train-boundary-predictors", log_prints=True)
+# No log_prints: dill (which datasets uses to hash functions) disassembles a function into
+# a captured stdout to find its globals, and log_prints sent each line of bytecode to the log.
+@flow(name="train-boundary-predictors")
 def train_boundary_predictors(
     config: str,
     overrides: dict[str, Any] = {},  # noqa: B006 (never changed; the UI form shows it)

@@ -3,8 +3,12 @@ miniature models; the registered predictors in a build; resuming; bad input coun
 
 from __future__ import annotations
 
+import dis
 import json
+import logging
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -30,6 +34,9 @@ from tessy_factory.predictors.config import PredictorTrainingConfig
 from tessy_factory.predictors.metrics import PredictorMetrics
 from tessy_factory.predictors.registry import UnknownPredictor, registered
 from tessy_factory.predictors.shortage import NotEnoughData
+
+# A line of `dis` output: [line number] offset OPNAME [argument].
+DISASSEMBLY = re.compile(r"^\s*(?:\d+\s+)?\d+ ([A-Z][A-Z_]+)\b")
 
 RUN_ID = "predictors-1"
 
@@ -69,8 +76,29 @@ def training_config(home: Path, **changes: object) -> PredictorTrainingConfig:
     return PredictorTrainingConfig.model_validate(raw)
 
 
+class Recorder(logging.Handler):
+    """Keeps every message logged to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, models_root, prefect_harness):
+def task_logs() -> Iterator[list[str]]:
+    """What the tasks of this module's flow runs log, as the Prefect UI shows it."""
+    recorder = Recorder()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(recorder)
+    yield recorder.messages
+    logger.removeHandler(recorder)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, models_root, prefect_harness, task_logs):
     home = make_home(tmp_path_factory.mktemp("predictors") / "home", models_root)
     config = training_config(home)
     started = time.perf_counter()
@@ -113,6 +141,18 @@ def test_the_flow_trains_evaluates_and_registers_both_predictors(trained) -> Non
     assert rows["tiny-student"].metrics == metrics["student"]
     assert rows["tiny-teacher"].annotator == "lexicon"
     assert status == ("completed",)
+
+
+def test_the_flow_logs_no_disassembled_bytecode(trained, task_logs: list[str]) -> None:
+    # dill disassembles a function (dis.dis) into a captured stdout to find its globals;
+    # a flow with log_prints logged each line of that instead.
+    bytecode = [
+        line
+        for message in task_logs
+        for line in message.splitlines()
+        if (op := DISASSEMBLY.match(line)) and op.group(1) in dis.opmap
+    ]
+    assert task_logs and not bytecode, bytecode[:5]
 
 
 def test_a_build_config_uses_a_registered_predictor_by_name(trained) -> None:
