@@ -49,7 +49,7 @@ class BuildResult:
 def build_dataset(
     config: str,
     overrides: dict[str, Any] = {},  # noqa: B006 (never changed; the UI form shows it)
-    run_id: str | None = None,
+    run_id: str = "",
     dry_run: bool = False,
     allow_rewrite: bool = False,
 ) -> BuildResult:
@@ -60,7 +60,7 @@ def build_dataset(
             repository for a deployment); relative paths inside it resolve against its folder.
         overrides: Config keys to change, deep-merged into the file, dotted or nested, e.g.
             {"generation.max_total_tokens": 256}; an unknown key fails the run, naming it.
-        run_id: Resume this run, or name a new one (default a new id).
+        run_id: Resume this run, or name a new one; empty: a new id.
         dry_run: Run everything but publishing; the run ends with status dry-run.
         allow_rewrite: Publish even when the target lost versions this factory published to
             it (README, Versions); numbering goes on after them.

@@ -29,7 +29,7 @@ ROLES = ("teacher", "student")
 def train_boundary_predictors(
     config: str,
     overrides: dict[str, Any] = {},  # noqa: B006 (never changed; the UI form shows it)
-    run_id: str | None = None,
+    run_id: str = "",
 ) -> dict[str, dict]:
     """Train, evaluate and register both predictors; the metrics of each, by role.
     Re-running with the same `run_id` resumes that run.
@@ -40,7 +40,7 @@ def train_boundary_predictors(
             files) resolve against its folder.
         overrides: Config keys to change, deep-merged into the file, dotted or nested, e.g.
             {"windows.count": 200}; an unknown key fails the run, naming it.
-        run_id: Resume this run, or name a new one (default a new id).
+        run_id: Resume this run, or name a new one; empty: a new id.
     """
     config_file = Path(config)
     config_dir = config_file.resolve().parent
