@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python3}"
 # code (bubblewrap), and gcc for its supervisor and C++.
 if ! command -v bwrap >/dev/null || ! command -v g++ >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq bubblewrap g++ >/dev/null
+    apt-get update -qq && apt-get install -y -qq bubblewrap g++ chromium >/dev/null
   else
     echo "note: install bubblewrap and g++ (e.g. sudo apt-get install bubblewrap g++)" >&2
   fi
