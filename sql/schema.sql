@@ -4,7 +4,7 @@ CREATE TABLE IF NOT EXISTS runs (
     name          VARCHAR NOT NULL,
     config        JSON NOT NULL,
     config_hash   VARCHAR NOT NULL,
-    status        VARCHAR NOT NULL,          -- running | completed | failed (see owner_*)
+    status        VARCHAR NOT NULL,          -- running | completed | dry-run | failed (see owner_*)
     error         VARCHAR,
     started_at    TIMESTAMP NOT NULL,
     finished_at   TIMESTAMP,

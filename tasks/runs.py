@@ -112,6 +112,13 @@ def close_run(run_id: str, home: FactoryHome, error: str | None = None) -> None:
         con.execute(sql("run_set_status"), [run_id, status, error, datetime.now()])
 
 
+@task(name="close-dry-run", cache_policy=NO_CACHE)
+def close_dry_run(run_id: str, home: FactoryHome) -> None:
+    """Mark a build that ran everything but publishing as `dry-run`."""
+    with connect(home.database) as con:
+        con.execute(sql("run_set_dry_run"), [run_id, datetime.now()])
+
+
 def announce_run(run_id: str, command: str) -> None:
     """Log how to resume the run, for those who follow the flow in Prefect's UI."""
     get_run_logger().info(

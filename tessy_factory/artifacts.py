@@ -50,7 +50,10 @@ def summary_markdown(
     run_id: str, repo_id: str, quality: QualityResult, release: Release | None, report: Path
 ) -> str:
     """The build in a few lines: what it published and where, or why it published nothing."""
-    if release is None:
+    if release is None and quality.success:
+        head = f"# {repo_id}: nothing published, a dry run"
+        facts = []
+    elif release is None:
         head = f"# {repo_id}: nothing published, the quality gate failed"
         facts = [("Failed", "<br>".join(quality.failed_checks()))]
     else:
@@ -69,7 +72,7 @@ def summary_markdown(
 def published_report(release: Release) -> str:
     """Where the release's copy of the report is: a URL on the Hub, else the file at the
     version's tag in the local repository."""
-    if release.location.startswith("https://"):
+    if release.location.startswith(("https://", "http://")):
         return f"{release.location}/blob/{release.version}/{REPORT_FILE}"
     return f"{Path(release.location) / REPORT_FILE} (tag {release.version})"
 

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import duckdb
@@ -74,11 +74,19 @@ def build(
             "(deleted or replaced repo); numbering goes on after them.",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Run everything but publishing: the report is written, the run ends as "
+            "dry-run; resume it without --dry-run to publish.",
+        ),
+    ] = False,
 ) -> None:
     """Run a complete build: prompts, generation, verification, curation, publishing."""
-    build_config = _flow_config(load_config, config, run_id, home)
-    config_dir = config.parent.resolve()
-    _check_sources(build_config.sources, config_dir)
+    overrides = _home_override(home)
+    build_config = _flow_config(load_config, config, overrides, run_id)
+    _check_sources(build_config.sources, config.parent.resolve())
     # Imported here: importing the flow pulls in Prefect, slow for the other commands.
     from flows.build import build_dataset
 
@@ -88,15 +96,24 @@ def build(
         home,
         _new_run(build_config, run_id),
         lambda run: build_dataset(
-            build_config, run_id=run, config_dir=str(config_dir), allow_rewrite=allow_rewrite
+            str(config),
+            overrides,
+            run_id=run,
+            dry_run=dry_run,
+            allow_rewrite=allow_rewrite,
         ),
     )
-    console.print(
-        f"\n[green]Build {result.run_id} published {result.rows} rows as {result.version}[/green]"
-    )
-    console.print(f"dataset: {result.dataset}")
+    if result.version is None:
+        console.print(f"\n[green]Dry run {result.run_id} finished; nothing published[/green]")
+    else:
+        console.print(
+            f"\n[green]Build {result.run_id} published {result.rows} rows as "
+            f"{result.version}[/green]"
+        )
+        console.print(f"dataset: {result.dataset}")
     console.print(f"report:  {result.report}")
-    console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
+    if result.dataset is not None:
+        console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -143,21 +160,27 @@ def _resumable(
 
 
 def _flow_config(
-    load: Callable[[Path], ConfigT], path: Path, run_id: str | None, home: Path | None
+    load: Callable[[Path, dict[str, Any]], ConfigT],
+    path: Path,
+    overrides: dict[str, Any],
+    run_id: str | None,
 ) -> ConfigT:
-    """The flow's config read from `path`, with the home option applied; bad input exits
+    """The flow's config as it will resolve it, `path` with `overrides`; bad input exits
     with code 2 before the flow starts."""
     from tasks.runs import check_run_id
 
     try:
-        config = load(path)
+        config = load(path, overrides)
         if run_id is not None:
             check_run_id(run_id)
     except ValueError as exc:
         _fail(exc, code=2)
-    if home is not None:
-        config = config.model_copy(update={"home": str(home)})
     return config
+
+
+def _home_override(home: Path | None) -> dict[str, Any]:
+    """The --home option as the flow's override of the config's `home`."""
+    return {} if home is None else {"home": str(home.resolve())}
 
 
 def _check_sources(sources: list[PromptSource], base_dir: Path) -> None:
@@ -360,14 +383,14 @@ def predictors_train(
     """Train, evaluate and register the teacher's and the student's boundary predictors."""
     from flows.train_predictors import ROLES, train_boundary_predictors
 
-    training = _flow_config(load_training_config, config, run_id, home)
-    config_dir = str(config.parent.resolve())
+    overrides = _home_override(home)
+    training = _flow_config(load_training_config, config, overrides, run_id)
     metrics = _resumable(
         "predictors train",
         config,
         home,
         _new_run(training, run_id),
-        lambda run: train_boundary_predictors(training, run_id=run, config_dir=config_dir),
+        lambda run: train_boundary_predictors(str(config), overrides, run_id=run),
     )
     table = Table("predictor", *METRIC_COLUMNS)
     for role in ROLES:

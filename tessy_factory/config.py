@@ -1,11 +1,12 @@
-"""The build configuration: one pydantic model, read from YAML, also the flow's parameter.
+"""The build configuration: one pydantic model, read from a YAML file.
 
-Because the flow takes `BuildConfig` as its parameter, the Prefect UI renders it as a form,
-and the same validation runs for `tessy build`, the UI and deployments.
+The flow takes the file's path and overrides (`tessy_factory/overrides.py`), so `tessy build`,
+the Prefect UI and deployments read the same file and run the same validation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -24,6 +25,7 @@ from tessy_factory.curate.decontam_config import DecontaminationConfig
 from tessy_factory.curate.near_dup_config import NearDupConfig
 from tessy_factory.fingerprint import RUNTIME, fingerprint
 from tessy_factory.miniature.styles import STUDENT_PHRASES, TEACHER_PHRASES
+from tessy_factory.overrides import OverrideError, merged, nested
 from tessy_factory.strict import Strict
 
 # Filler common to reasoning models, plus both miniature styles, for the lexicon predictor.
@@ -214,12 +216,12 @@ class ModelConfig(Strict):
     thinking_open: str = Field(
         "<think>\n",
         description="What opens this model's thinking after its chat template's assistant "
-        "prompt (GPT-OSS: <|channel|>analysis<|message|>).",
+        "prompt (GPT-OSS: `<|channel|>analysis<|message|>`).",
     )
     thinking_close: str = Field(
         "\n</think>\n\n",
         description="What ends this model's thinking and opens its answer (GPT-OSS: "
-        "<|end|><|start|>assistant<|channel|>final<|message|>).",
+        "`<|end|><|start|>assistant<|channel|>final<|message|>`).",
     )
     backend: Literal["local", "openai"] = Field(
         "local", description="local: transformers in-process; openai: a /v1/completions server."
@@ -371,7 +373,7 @@ class GenerationConfig(Strict):
         ],
         min_length=1,
         description="Markers that end the thinking (GPT-OSS's final channel too); all "
-        "become </think> in the output.",
+        "become `</think>` in the output.",
     )
     repetition: RepetitionConfig = Field(default_factory=RepetitionConfig)
 
@@ -649,13 +651,17 @@ class BuildConfig(Strict):
         return fingerprint(self)
 
 
-def load_config(path: str | Path) -> BuildConfig:
-    """Read a YAML build config; errors name the file, the field and the problem."""
-    return load_yaml_model(path, BuildConfig)
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> BuildConfig:
+    """Read a YAML build config with `overrides` merged in (README: Configuration); errors
+    name the file, the field and the problem."""
+    return load_yaml_model(path, BuildConfig, overrides)
 
 
-def load_yaml_model(path: str | Path, model: type[ModelT]) -> ModelT:
-    """Read a YAML file into `model`; errors name the file, the field and the problem."""
+def load_yaml_model(
+    path: str | Path, model: type[ModelT], overrides: Mapping[str, Any] | None = None
+) -> ModelT:
+    """Read a YAML file into `model`, `overrides` deep-merged into it first (dotted or nested
+    keys, `tessy_factory/overrides.py`); errors name the file, the field and the problem."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -667,10 +673,13 @@ def load_yaml_model(path: str | Path, model: type[ModelT]) -> ModelT:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    where = f"{path} with overrides" if overrides else str(path)
     try:
-        return model.model_validate(raw)
+        return model.model_validate(merged(raw, nested(overrides or {})))
+    except OverrideError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid config\n  {describe_errors(exc)}") from exc
+        raise ConfigError(f"{where}: invalid config\n  {describe_errors(exc)}") from exc
 
 
 def describe_errors(exc: ValidationError) -> str:

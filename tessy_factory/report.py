@@ -1,5 +1,5 @@
-"""The build report: the drop funnel, quarantined rows, per-mode figures and the quality gate,
-as markdown."""
+"""The build report: the drop funnel, quarantined rows, per-mode figures, the quality gate
+and the resolved config, as markdown."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import yaml
 
 from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
@@ -200,7 +201,15 @@ def build_report(
         f"{style_metrics_markdown(con, run_id)}"
         "## Quality gate (great-expectations)\n\n"
         f"{quality_md}"
+        f"{config_markdown(con, run_id)}"
     )
+
+
+def config_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The run's resolved config (its file with the overrides merged in), as YAML."""
+    (stored,) = con.execute(sql("run_config"), [run_id]).fetchone()
+    resolved = yaml.safe_dump(json.loads(stored), sort_keys=False, allow_unicode=True)
+    return f"\n## Config\n\nThe config this run resolved and recorded.\n\n```yaml\n{resolved}```\n"
 
 
 def ledger_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 
 from flows.build import QualityGateFailed, build_dataset
 from tessy_factory.config import BuildConfig
@@ -113,7 +114,7 @@ def test_a_model_that_cannot_load_fails_the_build_before_generating(
 ):
     modes, sections = faulty(fault, tmp_path, models_root, request)
     with pytest.raises(ModelLoadError, match=LOAD_FAULTS[fault]):
-        build_dataset(config(home, modes, **sections), run_id="load-1")
+        build_dataset(config_file(config(home, modes, **sections)), run_id="load-1")
     with connect(home / "factory.duckdb") as con:
         status, error = con.execute("SELECT status, error FROM runs").fetchone()
         generated = con.execute("SELECT count(*) FROM generations").fetchone()[0]
@@ -158,7 +159,7 @@ def test_a_server_killed_mid_build_fails_the_rest_and_a_rerun_generates_them(
         watcher.addHandler(killer)
         try:
             with pytest.raises(QualityGateFailed):
-                build_dataset(build, run_id="killed-1")
+                build_dataset(config_file(build), run_id="killed-1")
         finally:
             watcher.removeHandler(killer)
     assert server.process.returncode == -9  # killed by the handler, not at the exit
@@ -185,7 +186,7 @@ def test_a_server_killed_mid_build_fails_the_rest_and_a_rerun_generates_them(
     # The server back on its port: the re-run generates the failed samples, and only those.
     first = next(row for row in rows if row not in unfinished)
     with running([student_dir], ports=[port]):
-        result = build_dataset(build, run_id="killed-1")
+        result = build_dataset(config_file(build), run_id="killed-1")
     with connect(home / "factory.duckdb") as con:
         after = con.execute("SELECT sample_id, status, attempts, error, text FROM generations")
         after = {row[0]: row for row in after.fetchall()}
@@ -203,7 +204,7 @@ def test_a_released_run_writes_no_more_samples_on_a_rerun(home, prefect_harness)
         ["student-only"],
         curation={"require_accepted": False, "min_rows_to_publish": 0},
     )
-    first = build_dataset(build, run_id="released-1")
+    first = build_dataset(config_file(build), run_id="released-1")
     # A sample as a server that stopped answering leaves it: failed, no attempt spent.
     with connect(home / "factory.duckdb") as con:
         con.execute(
@@ -211,7 +212,7 @@ def test_a_released_run_writes_no_more_samples_on_a_rerun(home, prefect_harness)
             "WHERE sample_id = (SELECT min(sample_id) FROM generations)"
         )
         before = con.execute("SELECT * FROM generations ORDER BY sample_id").fetchall()
-    again = build_dataset(build, run_id="released-1")
+    again = build_dataset(config_file(build), run_id="released-1")
     with connect(home / "factory.duckdb") as con:
         after = con.execute("SELECT * FROM generations ORDER BY sample_id").fetchall()
     # Its version is out: a sample written now could never reach it.

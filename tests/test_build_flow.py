@@ -9,6 +9,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from config_file import config_file
 from prefect_artifacts import artifacts
 
 from flows.build import QualityGateFailed, build_dataset
@@ -72,7 +73,7 @@ def built(tmp_path_factory, models_root, prefect_harness):
     home = make_home(root / "home", models_root)
     write_extra_prompts(root / "prompts.jsonl")
     config = demo_config(home, root / "prompts.jsonl")
-    result = build_dataset(config, run_id=RUN_ID)
+    result = build_dataset(config_file(config), run_id=RUN_ID)
     return home, config, result
 
 
@@ -173,7 +174,7 @@ def test_rerun_with_the_same_run_id_redoes_nothing(built):
     home, config, first = built
     with connect(home / "factory.duckdb") as con:
         before = con.execute("SELECT count(*) FROM generations").fetchone()[0]
-    again = build_dataset(config, run_id=RUN_ID)
+    again = build_dataset(config_file(config), run_id=RUN_ID)
     with connect(home / "factory.duckdb") as con:
         after = con.execute("SELECT count(*) FROM generations").fetchone()[0]
         status = con.execute("SELECT status FROM runs WHERE run_id = ?", [RUN_ID]).fetchone()[0]
@@ -187,7 +188,7 @@ def test_reusing_a_run_id_with_another_config_is_refused(built):
     _, config, _ = built
     changed = config.model_copy(update={"name": "other"})
     with pytest.raises(RunConflict, match=rf'{RUN_ID}.*name \("demo" -> "other"\)'):
-        build_dataset(changed, run_id=RUN_ID)
+        build_dataset(config_file(changed), run_id=RUN_ID)
 
 
 def test_resuming_a_run_whose_source_file_changed_is_refused_naming_it(built, tmp_path):
@@ -199,7 +200,7 @@ def test_resuming_a_run_whose_source_file_changed_is_refused_naming_it(built, tm
     try:
         prompts.write_text(original.replace("print their sum", "print their total"))
         with pytest.raises(RunConflict, match=rf"source jsonl:{prompts} changed its content"):
-            build_dataset(config, run_id=RUN_ID)
+            build_dataset(config_file(config), run_id=RUN_ID)
     finally:
         prompts.write_text(original)
     with connect(home / "factory.duckdb") as con:
@@ -225,7 +226,7 @@ def test_failures_are_retried_to_max_attempts_and_no_further_on_rerun(
     report = home / "reports" / "retry-1.md"
     for _ in range(2):
         with pytest.raises(QualityGateFailed, match="quality gate failed") as failed:
-            build_dataset(config, run_id="retry-1")
+            build_dataset(config_file(config), run_id="retry-1")
         # One line naming the failing expectation and where to read the report.
         message = str(failed.value)
         assert "\n" not in message

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tessy_factory.config import (
     BuildConfig,
@@ -16,7 +15,6 @@ from tessy_factory.config import (
     load_config,
 )
 from tessy_factory.fingerprint import data_view, differing_keys
-from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
@@ -253,15 +251,3 @@ def test_differing_keys_name_each_change_with_both_values() -> None:
         "generation.seed (0 -> 1)",
         f"sources[0].count ({config.sources[0].count} -> 5)",
     ]
-
-
-def test_the_deployments_parameters_are_valid_configs_and_match_the_shipped_ones() -> None:
-    root = Path(__file__).parent.parent
-    deployments = {
-        d["name"]: d["parameters"]["config"]
-        for d in yaml.safe_load((root / "deployments/prefect.yaml").read_text())["deployments"]
-    }
-    BuildConfig.model_validate(deployments["nightly-demo"])
-    predictors = PredictorTrainingConfig.model_validate(deployments["demo-predictors"])
-    shipped = load_training_config(root / "configs/predictors-demo.yaml")
-    assert predictors.fingerprint() == shipped.fingerprint()

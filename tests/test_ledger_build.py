@@ -13,6 +13,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from config_file import config_file
 
 from flows.build import build_dataset
 from tessy_factory.config import BuildConfig, DemoSource
@@ -51,9 +52,9 @@ def builds(tmp_path_factory, models_root, prefect_harness):
     first_prompt = next(read_rows(DemoSource(count=1, seed=2026), root)).fields["text"]
     eval_file = root / "eval.jsonl"
     eval_file.write_text(json.dumps({"id": "q-7", "prompt": first_prompt}) + "\n")
-    first = build_dataset(config(home, eval_file, count=2), run_id="night-1")
+    first = build_dataset(config_file(config(home, eval_file, count=2)), run_id="night-1")
     # The next night draws the same two problems and one more.
-    second = build_dataset(config(home, eval_file, count=3), run_id="night-2")
+    second = build_dataset(config_file(config(home, eval_file, count=3)), run_id="night-2")
     return home, first, second
 
 
@@ -112,7 +113,8 @@ def test_a_resumed_build_hashes_nothing_again(builds):
     home, _, second = builds
     with connect(home / "factory.duckdb") as con:
         before = con.execute("SELECT count(*) FROM near_dup_rows").fetchone()[0]
-    again = build_dataset(config(home, Path(home.parent / "eval.jsonl"), count=3), run_id="night-2")
+    again_config = config(home, Path(home.parent / "eval.jsonl"), count=3)
+    again = build_dataset(config_file(again_config), run_id="night-2")
     with connect(home / "factory.duckdb") as con:
         after = con.execute("SELECT count(*) FROM near_dup_rows").fetchone()[0]
     assert (again.version, after) == (second.version, before)
@@ -136,5 +138,5 @@ def test_a_missing_eval_file_fails_the_build_before_it_starts(tmp_path, prefect_
     home = tmp_path / "home"
     absent = tmp_path / "absent.jsonl"
     with pytest.raises(EvalSetError, match=rf"eval set local \({absent}\): no such file"):
-        build_dataset(config(home, absent, count=1), run_id="absent-1")
+        build_dataset(config_file(config(home, absent, count=1)), run_id="absent-1")
     assert not (home / "factory.duckdb").exists()

@@ -8,6 +8,7 @@ import math
 import statistics
 
 import pytest
+from config_file import config_file
 
 from flows.build import QualityGateFailed, build_dataset
 from tasks.runs import open_run
@@ -182,7 +183,7 @@ def test_failing_metric_and_ledger_gates_stop_publishing_and_are_named_in_the_re
         }
     )
     with pytest.raises(QualityGateFailed, match="quality gate failed"):
-        build_dataset(config, run_id="gate-1")
+        build_dataset(config_file(config), run_id="gate-1")
     assert existing_versions(root / "hub", config.publish.repo_id) == []
     report = (root / "reports" / "gate-1.md").read_text()
     failing = [line for line in report.splitlines() if "**FAIL**" in line]

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 from sample_contract import check_sample
 
 from flows.build import build_dataset
@@ -97,7 +98,7 @@ def test_a_build_on_servers_stores_every_sample_with_time_per_model(
     config = served_config(
         servers, models_root, build, modes=["tessy", "student-only"], concurrency=4
     )
-    build_dataset(config, run_id="served-1")
+    build_dataset(config_file(config), run_id="served-1")
     with connect(home / "factory.duckdb") as con:
         rows = con.execute(
             "SELECT mode, status, teacher_seconds, student_seconds, spans FROM generations"

@@ -3,14 +3,17 @@ miniature models; the registered predictors in a build; resuming; bad input coun
 
 from __future__ import annotations
 
+import dis
 import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 from prefect_artifacts import artifacts
 from transformers import TrainerState, TrainingArguments
 from typer.testing import CliRunner
@@ -35,6 +38,9 @@ from tessy_factory.predictors.metrics import PredictorMetrics
 from tessy_factory.predictors.registry import UnknownPredictor, registered
 from tessy_factory.predictors.shortage import NotEnoughData
 from tessy_factory.predictors.train import _Progress
+
+# A line of `dis` output: [line number] offset OPNAME [argument].
+DISASSEMBLY = re.compile(r"^\s*(?:\d+\s+)?\d+ ([A-Z][A-Z_]+)\b")
 
 RUN_ID = "predictors-1"
 
@@ -74,12 +80,33 @@ def training_config(home: Path, **changes: object) -> PredictorTrainingConfig:
     return PredictorTrainingConfig.model_validate(raw)
 
 
+class Recorder(logging.Handler):
+    """Keeps every message logged to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, models_root, prefect_harness):
+def task_logs() -> Iterator[list[str]]:
+    """What the tasks of this module's flow runs log, as the Prefect UI shows it."""
+    recorder = Recorder()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(recorder)
+    yield recorder.messages
+    logger.removeHandler(recorder)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, models_root, prefect_harness, task_logs):
     home = make_home(tmp_path_factory.mktemp("predictors") / "home", models_root)
     config = training_config(home)
     started = time.perf_counter()
-    metrics = train_boundary_predictors(config, run_id=RUN_ID)
+    metrics = train_boundary_predictors(config_file(config), run_id=RUN_ID)
     return home, config, metrics, time.perf_counter() - started
 
 
@@ -120,6 +147,18 @@ def test_the_flow_trains_evaluates_and_registers_both_predictors(trained) -> Non
     assert status == ("completed",)
 
 
+def test_the_flow_logs_no_disassembled_bytecode(trained, task_logs: list[str]) -> None:
+    # dill disassembles a function (dis.dis) into a captured stdout to find its globals;
+    # a flow with log_prints logged each line of that instead.
+    bytecode = [
+        line
+        for message in task_logs
+        for line in message.splitlines()
+        if (op := DISASSEMBLY.match(line)) and op.group(1) in dis.opmap
+    ]
+    assert task_logs and not bytecode, bytecode[:5]
+
+
 def test_a_build_config_uses_a_registered_predictor_by_name(trained) -> None:
     home, *_ = trained
     factory = FactoryHome.resolve(home)
@@ -143,7 +182,7 @@ def test_a_rerun_resumes_without_duplicating_or_retraining(trained) -> None:
     watcher, log = logging.getLogger("prefect.task_runs"), Messages()
     watcher.addHandler(log)
     try:
-        again = train_boundary_predictors(config, run_id=RUN_ID)
+        again = train_boundary_predictors(config_file(config), run_id=RUN_ID)
     finally:
         watcher.removeHandler(log)
     # The metrics are logged and shown as an artifact rounded (stored whole).
@@ -252,7 +291,7 @@ def test_no_usable_trace_is_an_error_naming_the_run_its_counts_and_what_to_chang
         home, sources=[{"kind": "demo", "count": 2, "seed": 7}], sampling={"max_total_tokens": 16}
     )
     with pytest.raises(NotEnoughData) as raised:
-        train_boundary_predictors(config, run_id="no-traces")
+        train_boundary_predictors(config_file(config), run_id="no-traces")
     message = str(raised.value)
     assert message.startswith("predictor run 'no-traces', teacher: no usable trace")
     assert "not usable: thinking did not end within 16 tokens 2" in message

@@ -20,10 +20,10 @@ N_PROMPTS = 4
 MODES = ["tessy", "student-only"]
 
 
-def tessy(home: Path, config: Path, env: dict) -> subprocess.Popen:
+def tessy(home: Path, config: Path, env: dict, *flags: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "tessy_factory.cli", "build", str(config), "--run-id", RUN_ID]
     return subprocess.Popen(
-        [*command, "--home", str(home)],
+        [*command, "--home", str(home), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -90,17 +90,30 @@ def test_killed_build_resumes_without_duplicates_or_losses(tmp_path, models_root
     assert listed.exit_code == 0, listed.output
     assert f"│ {RUN_ID} │ interrupted │" in listed.output, listed.output
 
-    finished = tessy(home, config, env)
+    # Finished as a dry run first: everything but publishing.
+    finished = tessy(home, config, env, "--dry-run")
     output, _ = finished.communicate(timeout=400)
     assert finished.returncode == 0, output[-3000:]
+    assert f"Dry run {RUN_ID} finished; nothing published" in output
 
     after = generations(home)
     assert len(after) == N_PROMPTS * len(MODES)
     assert {sid: after[sid] for sid in before} == before  # nothing regenerated or lost
     assert f"{N_PROMPTS * len(MODES) - len(before)} samples to write" in output
+    assert release(home) == ("dry-run", None, 0)
+    published = tessy(home, config, env)
+    output, _ = published.communicate(timeout=400)
+    assert published.returncode == 0, output[-3000:]
+    assert f"Build {RUN_ID} published" in output and generations(home) == after
+    status, version, releases = release(home)
+    assert status == "completed" and releases == 1 and version.startswith("v")
+
+
+def release(home: Path) -> tuple[str, str | None, int]:
+    """The run's status and version, and how many releases the factory made."""
     with connect(home / "factory.duckdb") as con:
         status, version = con.execute(
             "SELECT status, version FROM runs WHERE run_id = ?", [RUN_ID]
         ).fetchone()
         releases = con.execute("SELECT count(*) FROM releases").fetchone()[0]
-    assert status == "completed" and releases == 1 and version.startswith("v")
+    return status, version, releases

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from config_file import config_file
 
 from flows.build import build_dataset
 from tessy_factory.config import BuildConfig, DemoSource, FileSource, SQLSource
@@ -90,7 +91,7 @@ def test_a_flow_run_with_a_missing_source_records_no_run(tmp_path: Path, prefect
         {"home": str(home), "sources": [{"kind": "jsonl", "path": "absent.jsonl"}]}
     )
     with pytest.raises(SourceError, match="no such file"):
-        build_dataset(config, run_id="missing-1", config_dir=str(tmp_path))
+        build_dataset(config_file(config), run_id="missing-1")
     assert not (home / "factory.duckdb").exists()
 
 

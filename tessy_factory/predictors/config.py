@@ -1,4 +1,4 @@
-"""The configuration of a predictor training run: read from YAML, also the flow's parameter.
+"""The configuration of a predictor training run, read from a YAML file (the flow names it).
 
 One run trains both boundary predictors a TESSY build needs: the teacher's, on the
 teacher's thinking, and the student's, on the student's. Each is registered by name
@@ -8,6 +8,7 @@ teacher's thinking, and the student's, on the student's. Each is registered by n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ class TraceSource(Strict):
     model: ModelConfig | None = Field(None, description="Sample traces from this model.")
     file: str | None = Field(
         None,
-        description="JSONL of existing traces; a text with <think> gives its thinking part.",
+        description="JSONL of existing traces; a text with `<think>` gives its thinking part.",
     )
     samples_per_prompt: int = Field(1, ge=1, le=64, description="Traces sampled per prompt.")
 
@@ -112,7 +113,9 @@ class PredictorTrainingConfig(Strict):
     """Everything one predictor training run needs."""
 
     name: str = Field(
-        "miniature", pattern=r"^[\w.-]+$", description="Registered as <name>-teacher/-student."
+        "miniature",
+        pattern=r"^[\w.-]+$",
+        description="Registered as `<name>-teacher` and `<name>-student`.",
     )
     home: str | None = Field(
         None,
@@ -145,6 +148,9 @@ class PredictorTrainingConfig(Strict):
         return fingerprint(self)
 
 
-def load_training_config(path: str | Path) -> PredictorTrainingConfig:
-    """Read a YAML predictor training config; errors name the file, field and problem."""
-    return load_yaml_model(path, PredictorTrainingConfig)
+def load_training_config(
+    path: str | Path, overrides: Mapping[str, Any] | None = None
+) -> PredictorTrainingConfig:
+    """Read a YAML predictor training config with `overrides` merged in; errors name the
+    file, field and problem."""
+    return load_yaml_model(path, PredictorTrainingConfig, overrides)

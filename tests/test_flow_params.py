@@ -1,0 +1,110 @@
+"""The flows' parameters: a config file plus overrides, a typed and described UI form, and
+deployments that name their config files and run with their defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.utilities.callables import parameter_schema_from_entrypoint
+from prefect.utilities.schema_tools.validation import validate
+
+from tessy_factory.config import BuildConfig, ConfigError, load_config
+from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
+
+ROOT = Path(__file__).parent.parent
+DEMO = ROOT / "configs/demo.yaml"
+# An HTML-like tag outside a code span: the UI renders descriptions as markdown and drops it.
+BARE_TAG = re.compile(r"<[^>\s]+>")
+
+
+def deployments() -> list[dict[str, Any]]:
+    return yaml.safe_load((ROOT / "deployments/prefect.yaml").read_text())["deployments"]
+
+
+def test_an_override_changes_only_its_key_dotted_or_nested() -> None:
+    plain = load_config(DEMO).model_dump()
+    dotted = load_config(DEMO, {"generation.max_total_tokens": 256, "teacher.top_p": 0.5})
+    nested = load_config(DEMO, {"generation": {"max_total_tokens": 256}, "teacher.top_p": 0.5})
+    assert dotted == nested
+    changed = dotted.model_dump()
+    assert changed["generation"] == {**plain["generation"], "max_total_tokens": 256}
+    assert changed["teacher"] == {**plain["teacher"], "top_p": 0.5}
+    assert {k: v for k, v in changed.items() if k not in ("generation", "teacher")} == {
+        k: v for k, v in plain.items() if k not in ("generation", "teacher")
+    }
+
+
+def test_a_list_override_replaces_the_files_list() -> None:
+    config = load_config(DEMO, {"sources": [{"kind": "demo", "count": 2}]})
+    assert [(s.kind, s.count) for s in config.sources] == [("demo", 2)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"generation.max_total_tokns": 256}, "generation.max_total_tokns"),
+        ({"generation": {"repetition": {"repeat": 3}}}, "generation.repetition.repeat"),
+        ({"teachr": {"model": "x"}}, "teachr"),
+    ],
+)
+def test_an_unknown_override_key_is_refused_naming_its_path(
+    overrides: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"demo.yaml with overrides: .*\n  {path}: Extra"):
+        load_config(DEMO, overrides)
+
+
+def test_a_malformed_override_key_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"'generation\.\.seed' is not a key"):
+        load_config(DEMO, {"generation..seed": 1})
+
+
+def test_a_predictor_config_takes_overrides_too() -> None:
+    training = load_training_config(ROOT / "configs/predictors-demo.yaml", {"windows.count": 7})
+    assert training.windows.count == 7
+
+
+@pytest.mark.parametrize("deployment", deployments(), ids=lambda d: d["name"])
+def test_each_deployment_names_a_config_file_and_runs_with_its_defaults(
+    deployment: dict[str, Any],
+) -> None:
+    parameters = deployment["parameters"]
+    # Nothing of the config is copied into the deployment: the file is the one source.
+    assert set(parameters) <= {"config", "overrides"}
+    schema = parameter_schema_from_entrypoint(deployment["entrypoint"]).model_dump_for_openapi()
+    # What the server checks when the UI's Run button starts the deployment as it is.
+    validate(parameters, schema, raise_on_error=True)
+    model = BuildConfig if "build" in deployment["entrypoint"] else PredictorTrainingConfig
+    loader = load_config if model is BuildConfig else load_training_config
+    assert isinstance(loader(ROOT / parameters["config"], parameters.get("overrides")), model)
+
+
+@pytest.mark.parametrize("deployment", deployments(), ids=lambda d: d["name"])
+def test_each_run_form_field_is_typed_and_described(deployment: dict[str, Any]) -> None:
+    schema = parameter_schema_from_entrypoint(deployment["entrypoint"]).model_dump_for_openapi()
+    assert {"config", "overrides", "run_id"} <= set(schema["properties"])
+    for name, field in schema["properties"].items():
+        assert field.get("description"), f"{name} has no description"
+        assert not BARE_TAG.search(field["description"]), name
+        # A field typed, not a raw JSON object: only `overrides` is a free mapping.
+        assert ("type" in field or "anyOf" in field) and "$ref" not in str(field), name
+    assert not schema.get("definitions")
+
+
+@pytest.mark.parametrize("model", [BuildConfig, PredictorTrainingConfig])
+def test_config_descriptions_show_markup_as_code(model: type) -> None:
+    def descriptions(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["description"]] if isinstance(node.get("description"), str) else []
+            return found + [d for value in node.values() for d in descriptions(value)]
+        if isinstance(node, list):
+            return [d for item in node for d in descriptions(item)]
+        return []
+
+    for description in descriptions(model.model_json_schema()):
+        outside_code = re.sub(r"`[^`]*`", "", description)
+        assert not BARE_TAG.search(outside_code), description
