@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 from prefect_artifacts import artifacts
 
 from flows.build import build_dataset
@@ -32,9 +33,9 @@ def two_builds(tmp_path_factory, models_root, prefect_harness):
     home = tmp_path_factory.mktemp("history") / "home"
     home.mkdir()
     (home / "models").symlink_to(models_root, target_is_directory=True)
-    first = build_dataset(config(home, seed=1), run_id="history-1")
+    first = build_dataset(config_file(config(home, seed=1)), run_id="history-1")
     # The next night draws another problem.
-    second = build_dataset(config(home, seed=2), run_id="history-2")
+    second = build_dataset(config_file(config(home, seed=2)), run_id="history-2")
     return FactoryHome.resolve(home), first, second
 
 

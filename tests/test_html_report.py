@@ -13,6 +13,7 @@ from urllib.request import urlopen
 
 import pytest
 from chromium import chromium, headless_page
+from config_file import config_file
 from markupsafe import escape
 from typer.testing import CliRunner
 
@@ -50,8 +51,8 @@ def builds(tmp_path_factory, models_root, prefect_harness):
     home = tmp_path_factory.mktemp("html") / "home"
     home.mkdir()
     (home / "models").symlink_to(models_root, target_is_directory=True)
-    first = build_dataset(config(home, count=2), run_id="night-1")
-    second = build_dataset(config(home, count=3), run_id="night-2")
+    first = build_dataset(config_file(config(home, count=2)), run_id="night-1")
+    second = build_dataset(config_file(config(home, count=3)), run_id="night-2")
     return FactoryHome.resolve(home), first, second
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
+from config_file import config_file
 from huggingface_hub import HfApi
 
 from flows.build import build_dataset
@@ -287,10 +288,11 @@ def test_a_build_retries_a_hub_fault_not_a_refusal_and_never_shows_the_token(
     hub.fail("commit", 403)
     with Records() as records:
         with pytest.raises(PublishError, match="403"):
-            build_dataset(config, run_id="hub-1")
+            build_dataset(config_file(config), run_id="hub-1")
         assert hub.calls["commit"] == 1  # a refusal is final
         hub.fail("commit", 503)
-        result = build_dataset(config, run_id="hub-1")  # resumes: only the publish is left
+        # Resumes: only the publish is left.
+        result = build_dataset(config_file(config), run_id="hub-1")
 
     assert hub.calls["commit"] == 3  # the 503, retried once
     assert hub.commit_titles(REPO_ID) == [
