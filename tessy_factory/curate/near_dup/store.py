@@ -26,12 +26,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def unhashed(
     con: duckdb.DuckDBPyConnection, corpus: Corpus, run_id: str, ids: Sequence[str]
-) -> list[str]:
-    """Those of `ids` the index holds no signature for, under this corpus and run."""
+) -> list[int]:
+    """The positions in `ids` of those the index holds no signature for, under this corpus
+    and run, in order."""
     batch = pa.table({"id": pa.array(ids, pa.string()), "position": np.arange(len(ids))})
     with registered(con, near_dup_batch=batch):
         found = con.execute(sql("near_dup_unhashed"), _keys(corpus, run_id)).fetchall()
-    return [row_id for (row_id,) in found]
+    return [position for (position,) in found]
 
 
 def insert(
