@@ -7,6 +7,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
     .venv/bin/python bench/run.py --only neardup --docs 100000
+    .venv/bin/python bench/run.py --only curation --rows 100000
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import curation
 import demo_engine
 import local_engine
 import near_dup
@@ -28,14 +30,17 @@ from tessy_factory.home import FactoryHome
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["local", "server", "verify", "demo", "neardup"])
+    parser.add_argument(
+        "--only", choices=["local", "server", "verify", "demo", "neardup", "curation"]
+    )
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, help="default 3; 1 for curation (its size)")
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0, help="judging: 0 is one per core")
     parser.add_argument("--sandboxes", nargs="+", default=["bubblewrap", "unshare"])
     parser.add_argument("--docs", type=int, default=100_000, help="near-dup: corpus size")
+    parser.add_argument("--rows", type=int, default=100_000, help="curation: generated rows")
     args = parser.parse_args()
     if args.only in (None, "neardup"):
         print(
@@ -45,6 +50,17 @@ def main() -> None:
         near_dup.print_table(near_dup.run(args.docs))
         if args.only == "neardup":
             return
+    if args.only in (None, "curation"):
+        # One run by default: the stage takes minutes at 100k rows.
+        repeats = args.repeats or 1
+        print(
+            f"\nCuration stage: {args.rows} synthetic generated rows in a factory database, "
+            f"each step as a build runs it (medians of {repeats} runs)"
+        )
+        curation.print_table(curation.run(args.rows, repeats))
+        if args.only == "curation":
+            return
+    args.repeats = args.repeats or 3
     if args.only in (None, "verify"):
         print(
             f"Judging the 164 HumanEval reference solutions, {args.workers or 'one per core'} "

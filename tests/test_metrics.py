@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 from config_file import config_file
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 
 from flows.build import QualityGateFailed, build_dataset
 from tasks.runs import open_run
@@ -17,6 +18,7 @@ from tessy_factory.curate.dedup import curate
 from tessy_factory.curate.gates import check_gates
 from tessy_factory.curate.metrics import measure, phrase_rate, split_trace, tfidf_to_student
 from tessy_factory.curate.metrics_summary import metrics_by_mode, published_metrics
+from tessy_factory.curate.ngram_counts import ngram_counts
 from tessy_factory.curate.student_nll import SERVED, Student
 from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
@@ -48,6 +50,22 @@ def test_tfidf_averages_over_the_prompts_student_samples():
     )
     assert similarity[2] == pytest.approx(0.5)
     assert similarity[0] == similarity[1] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 3)])
+def test_ngram_tfidf_cosines_equal_scikit_learns_vectoriser(ngram_range):
+    texts = [
+        "Loop over the numbers, and ADD them: a+b; then return x_1.",
+        "loop over the numbers and add them",
+        "Café déjà vu — l’été: naïve words, a b c.",
+        "",
+        "return the numbers then loop over them over and over",
+        "x",
+    ]
+    ours = TfidfTransformer().fit_transform(ngram_counts(texts, ngram_range))
+    theirs = TfidfVectorizer(ngram_range=ngram_range).fit_transform(texts)
+    assert ours.shape == theirs.shape
+    assert ((ours @ ours.T) - (theirs @ theirs.T)).toarray() == pytest.approx(0, abs=1e-12)
 
 
 def test_phrase_rate_and_trace_parts_of_a_known_text():

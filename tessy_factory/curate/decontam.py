@@ -34,7 +34,7 @@ from tessy_factory.curate.decontam_config import DecontaminationConfig, EvalFile
 from tessy_factory.curate.near_dup.shingles import shingle_hashes, word_hashes
 from tessy_factory.db import registered, sql
 from tessy_factory.sources.humaneval import humaneval_problems
-from tessy_factory.verify.extract import extract_program
+from tessy_factory.verify.extract import answer_part, extract_program
 
 REASON = "contaminated"
 # The texts of a row checked, by their index in the n-gram table.
@@ -206,10 +206,11 @@ def _overlapping(
     n: int,
     language: str,
 ) -> Iterator[Contamination]:
+    eval_hashes = np.unique(eval_ngrams["hash"].to_numpy())
     with registered(con, decontam_eval=eval_ngrams):
         for start in range(0, len(rows), BATCH_ROWS):
             batch = rows.iloc[start : start + BATCH_ROWS]
-            solutions = [extract_program(text or "", language) or "" for text in batch["text"]]
+            solutions = _solutions(batch["text"].tolist(), eval_hashes, n, language)
             texts = [batch["prompt"].tolist(), solutions]
             with registered(con, decontam_rows=_row_table(texts, n)):
                 found = con.execute(sql("decontam_overlap")).fetchall()
@@ -217,6 +218,28 @@ def _overlapping(
                 hit = items[item]
                 sample_id = batch["sample_id"].iloc[position]
                 yield Contamination(sample_id, FIELDS[field], hit.benchmark, hit.item_id, overlap)
+
+
+def _solutions(
+    texts: list[str | None], eval_hashes: np.ndarray, n: int, language: str
+) -> list[str]:
+    """The program the judge ran of each text ("" for none), parsed only from the answers
+    that share an n-gram with an item (`eval_hashes`, sorted): the others' programs cannot.
+
+    Why: parsing every answer's Markdown took most of decontamination's time (markdown-it,
+    about a millisecond a row). A program is a run of its answer's lines, less what Markdown
+    strips (indentation, `>`), none of it word characters: its n-grams are the answer's.
+    markdown-it turns a NUL into U+FFFD, a word character here, so such answers are parsed.
+    """
+    answers = [answer_part(text or "") or "" for text in texts]
+    hashes, counts = _ngrams(answers, n)
+    hit = np.isin(hashes, eval_hashes, assume_unique=False)
+    candidates = set(np.repeat(np.arange(len(answers)), counts)[hit].tolist())
+    candidates.update(row for row, answer in enumerate(answers) if "\0" in answer)
+    return [
+        (extract_program(text or "", language) or "") if row in candidates else ""
+        for row, text in enumerate(texts)
+    ]
 
 
 def _row_table(texts: list[list[str]], n: int) -> pa.Table:

@@ -18,11 +18,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer
 
 from tessy_factory.config import GenerationMode, MetricsConfig
+from tessy_factory.curate.ngram_counts import ngram_counts
 from tessy_factory.curate.student_nll import Student
 from tessy_factory.db import sql
 from tessy_factory.report import count_phrases
@@ -60,22 +62,29 @@ def tfidf_to_student(
     """Per row, the mean cosine of its thinking's TF-IDF vector to those of the student-only
     samples of the same prompt (itself left out); None where there is none. The vectoriser
     (word n-grams of `ngram_range`) is fitted on all of `thinking`."""
-    try:
-        vectors = TfidfVectorizer(ngram_range=ngram_range).fit_transform(thinking)
-    except ValueError:  # no word in any text: nothing to compare
+    counts = ngram_counts(thinking, ngram_range)
+    if not counts.nnz:  # no word in any text: nothing to compare
         return [None] * len(thinking)
+    # TF-IDF rows of unit length (or zero): a cosine is a dot product.
+    vectors = TfidfTransformer().fit_transform(counts)
     student_rows: dict[str, list[int]] = defaultdict(list)
     for row, (prompt_id, mode) in enumerate(zip(prompt_ids, modes, strict=True)):
         if mode == GenerationMode.STUDENT_ONLY:
             student_rows[prompt_id].append(row)
-    similarities: list[float | None] = []
+    # weights[row, other] = 1 / (the row's references): (weights @ vectors)[row] is the mean
+    # of its references' vectors, and its dot product with the row's own is the mean cosine.
+    rows, others, shares = [], [], []
     for row, prompt_id in enumerate(prompt_ids):
-        others = [other for other in student_rows[prompt_id] if other != row]
-        if not others:
-            similarities.append(None)
-            continue
-        similarities.append(float(cosine_similarity(vectors[row], vectors[others]).mean()))
-    return similarities
+        references = [other for other in student_rows[prompt_id] if other != row]
+        if references:
+            rows += [row] * len(references)
+            others += references
+            shares += [1 / len(references)] * len(references)
+    size = len(thinking)
+    weights = sparse.csr_matrix((shares, (rows, others)), shape=(size, size))
+    means = np.asarray(vectors.multiply(weights @ vectors).sum(axis=1)).ravel()
+    referenced = np.diff(weights.indptr) > 0
+    return [float(m) if r else None for m, r in zip(means, referenced, strict=True)]
 
 
 def phrase_rate(thinking: str, phrases: Sequence[str], tokens: int) -> float | None:
@@ -116,7 +125,7 @@ def _cheap_metrics(
     """Every metric but a new NLL, one row per generated row (stored NLLs carried over)."""
     parts = rows["text"].map(split_trace)
     thinking = [part[0] for part in parts]
-    thinking_tokens = [student.count_tokens(text) for text in thinking]
+    thinking_tokens = student.token_counts(thinking)
     teacher = rows["teacher_tokens"].fillna(0)
     written = teacher + rows["student_tokens"].fillna(0)
     return pd.DataFrame(
@@ -138,7 +147,7 @@ def _cheap_metrics(
             "teacher_token_share": (teacher / written).where(written > 0),
             "n_switches": rows["n_switches"],
             "thinking_tokens": thinking_tokens,
-            "answer_tokens": [student.count_tokens(part[1]) for part in parts],
+            "answer_tokens": student.token_counts([part[1] for part in parts]),
         }
     )
 

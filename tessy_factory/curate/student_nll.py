@@ -23,7 +23,7 @@ from transformers import (
 from tessy_factory.config import ModelConfig
 from tessy_factory.engine.local_model import ModelLoadError, load_pretrained
 from tessy_factory.engine.text_model import chat_prompt
-from tessy_factory.engine.tokens import count_tokens
+from tessy_factory.engine.tokens import count_tokens_each
 from tessy_factory.miniature.build import resolve_model
 
 SERVED = "the student is served (openai backend): its NLL needs its weights in-process"
@@ -65,9 +65,9 @@ class Student:
         reason = SERVED if with_nll else "curation.metrics.student_nll is off"
         return cls(tokenizer, None, config.max_context_tokens, reason)
 
-    def count_tokens(self, text: str) -> int:
-        """The number of the student's tokens in `text`."""
-        return count_tokens(self.tokenizer, text)
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """The number of the student's tokens in each of `texts`."""
+        return count_tokens_each(self.tokenizer, texts)
 
     @torch.inference_mode()
     def score(self, rows: Sequence[tuple[str, str]], batch_size: int) -> list[Score]:

@@ -26,12 +26,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def unhashed(
     con: duckdb.DuckDBPyConnection, corpus: Corpus, run_id: str, ids: Sequence[str]
-) -> list[str]:
-    """Those of `ids` the index holds no signature for, under this corpus and run."""
+) -> list[int]:
+    """The positions in `ids` of those the index holds no signature for, under this corpus
+    and run, in order."""
     batch = pa.table({"id": pa.array(ids, pa.string()), "position": np.arange(len(ids))})
     with registered(con, near_dup_batch=batch):
         found = con.execute(sql("near_dup_unhashed"), _keys(corpus, run_id)).fetchall()
-    return [row_id for (row_id,) in found]
+    return [position for (position,) in found]
 
 
 def insert(
@@ -43,8 +44,9 @@ def insert(
     signatures: np.ndarray,
     hashable: np.ndarray,
 ) -> None:
-    """Index the rows `ids` with their `signatures` and band keys, in one transaction; a row
-    not `hashable` (no shingle) is stored without either, so it is never hashed again."""
+    """Index the rows `ids` with their `signatures` and band keys, inside the caller's
+    `transaction`; a row not `hashable` (no shingle) is stored without either, so it is
+    never hashed again."""
     [(first,)] = con.execute(sql("near_dup_next_key")).fetchall()
     row_keys = np.arange(first, first + len(ids), dtype=np.int64)
     num_perm = corpus.settings.num_perm
@@ -69,7 +71,7 @@ def insert(
         }
     )
     params = {**_keys(corpus, run_id), "version": version}
-    with registered(con, near_dup_hashed=rows, near_dup_band_keys=bands), _transaction(con):
+    with registered(con, near_dup_hashed=rows, near_dup_band_keys=bands):
         con.execute(sql("near_dup_insert_rows"), params)
         con.execute(sql("near_dup_insert_bands"))
 
@@ -104,7 +106,7 @@ def publish(
     ensure_schema(con)
     params = {"repo_id": repo_id, "run_id": run_id}
     kept = pa.table({"id": pa.array(kept_ids, pa.string())})
-    with registered(con, near_dup_kept=kept), _transaction(con):
+    with registered(con, near_dup_kept=kept), transaction(con):
         con.execute(sql("near_dup_publish"), {**params, "version": version})
         con.execute(sql("near_dup_forget_bands"), params)
         con.execute(sql("near_dup_forget_rows"), params)
@@ -120,7 +122,8 @@ def _keys(corpus: Corpus, run_id: str) -> dict[str, str]:
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements commit together, or roll back together on an error."""
     con.begin()
     try:
         yield
