@@ -9,6 +9,8 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -90,6 +92,45 @@ def test_an_unreachable_server_is_retried_on_the_other(models_root, servers):
     model = pooled(models_root, ["http://127.0.0.1:9/v1", url(servers[0])], retry_backoff_s=30)
     assert len(asyncio.run(requests(model, 3))) == 3
     assert servers[0].hits == 3
+
+
+# A model used in one event loop after another, as a build probes its servers in one and
+# generates in the next, and the benchmark times run after run.
+LOOPS_IN_TURN = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from scripted_server import scripted, url
+from tessy_factory.config import ModelConfig
+from tessy_factory.engine.openai_model import OpenAIModel
+
+server = scripted(200)
+config = ModelConfig(model="miniature:teacher", backend="openai", base_url=url(server))
+model = OpenAIModel("teacher", {tokenizer!r}, config)
+asyncio.run(model.probe())
+for _ in range(3):
+    prefix = model.prompt_text("Hello.")
+    asyncio.run(model.complete(prefix, 5, None, 0))
+print("done")
+"""
+
+
+def test_a_model_used_in_event_loops_in_turn_closes_its_clients_with_each(models_root):
+    script = LOOPS_IN_TURN.format(
+        tests=str(Path(__file__).parent), tokenizer=str(miniature_dir(models_root) / "teacher")
+    )
+    # Development mode shows what a plain run may only print at exit, if at all: unclosed
+    # sockets, and the exceptions of tasks nobody awaited.
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr
+    for sign in ("Task exception was never retrieved", "Event loop is closed", "unclosed"):
+        assert sign not in run.stderr, run.stderr
 
 
 class KillGroupAfter(logging.Handler):

@@ -81,6 +81,7 @@ class OpenAIModel:
             ) from exc
         self._api_key = self._read_api_key()
         self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}
+        self._closer: asyncio.Task | None = None
 
     def _read_api_key(self) -> str:
         variable = self.config.api_key_env
@@ -98,6 +99,7 @@ class OpenAIModel:
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
             self._clients = {loop: {}}
+            self._closer = loop.create_task(_close_at_loop_end(self._clients[loop]))
         clients = self._clients[loop]
         if url not in clients:
             clients[url] = openai.AsyncOpenAI(
@@ -223,6 +225,18 @@ class OpenAIModel:
         ]
         starts = [0, *(start for start, _ in offsets[1:]), len(text)]
         return [text[a:b] for a, b in itertools.pairwise(starts)] if offsets else []
+
+
+async def _close_at_loop_end(clients: dict[str, openai.AsyncOpenAI]) -> None:
+    """Wait until cancelled, then close `clients`. `asyncio.run` cancels the tasks left when
+    its coroutine returns and runs them to their end before it closes the loop, so the
+    clients close in their own loop, whoever ran it. A client left open is closed by its
+    finaliser in whatever loop runs next, on sockets of the closed one: "Event loop is
+    closed" from a task nobody awaits."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.gather(*(client.close() for client in clients.values()))
 
 
 def _completions(endpoint: Endpoint) -> str:
