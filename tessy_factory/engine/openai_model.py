@@ -15,10 +15,13 @@ the sample.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import re
+import ssl
 
+import httpx2
 import openai
 from transformers import AutoTokenizer
 
@@ -108,6 +111,7 @@ class OpenAIModel:
                 timeout=self.config.request_timeout_s,
                 # The retries are ours, so that one may go to another server.
                 max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context()),
             )
         return clients[url]
 
@@ -225,6 +229,14 @@ class OpenAIModel:
         ]
         starts = [0, *(start for start, _ in offsets[1:]), len(text)]
         return [text[a:b] for a, b in itertools.pairwise(starts)] if offsets else []
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings every client shares (httpx's defaults). A client makes its own
+    otherwise, reading the CA bundle again: 0.1-0.2 s per client, per server and event loop,
+    7% of a 3 s benchmark run."""
+    return httpx2.create_ssl_context()
 
 
 async def _close_at_loop_end(clients: dict[str, openai.AsyncOpenAI]) -> None:
