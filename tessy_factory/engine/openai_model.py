@@ -102,6 +102,7 @@ class OpenAIModel:
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
             self._clients = {loop: {}}
+            # Held here: a loop keeps only a weak reference to its tasks.
             self._closer = loop.create_task(_close_at_loop_end(self._clients[loop]))
         clients = self._clients[loop]
         if url not in clients:
