@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COMPLETION = json.dumps({"choices": [{"text": " done.", "finish_reason": "stop", "index": 0}]})
 
 
 class Scripted(BaseHTTPRequestHandler):
-    """Answers every POST with the server's `status` (200: a completion) after `delay_s`,
-    counting the requests and the most it held at once."""
+    """Answers every POST with the server's `status` (200: a completion), counting them."""
 
     # Keeps connections open between requests, as real servers do.
     protocol_version = "HTTP/1.1"
@@ -23,11 +21,6 @@ class Scripted(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         with server.lock:
             server.hits += 1
-            server.holding += 1
-            server.most_held = max(server.most_held, server.holding)
-        time.sleep(server.delay_s)
-        with server.lock:
-            server.holding -= 1
         body = (COMPLETION if server.status == 200 else '{"detail": "scripted"}').encode()
         self.send_response(server.status)
         self.send_header("Content-Type", "application/json")
@@ -39,10 +32,9 @@ class Scripted(BaseHTTPRequestHandler):
         pass
 
 
-def scripted(status: int, delay_s: float = 0.0) -> ThreadingHTTPServer:
+def scripted(status: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    server.status, server.delay_s = status, delay_s
-    server.hits = server.holding = server.most_held = 0
+    server.status, server.hits = status, 0
     server.lock = threading.Lock()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
