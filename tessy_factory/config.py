@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -226,9 +227,11 @@ class ModelConfig(Strict):
     backend: Literal["local", "openai"] = Field(
         "local", description="local: transformers in-process; openai: a /v1/completions server."
     )
-    base_url: str | None = Field(
+    base_url: str | list[str] | None = Field(
         None,
-        description="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.",
+        description="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1, "
+        "or a list of the roots of several servers of the model, the least busy taking each "
+        "request.",
         json_schema_extra=RUNTIME,
     )
     served_model: str | None = Field(
@@ -250,13 +253,37 @@ class ModelConfig(Strict):
         4,
         ge=0,
         le=20,
-        description="openai backend: retries with back-off of a failed request.",
+        description="openai backend: retries of a request after a transient fault "
+        "(unreachable, timeout, 408, 429, 5xx), on another server where there is one.",
+        json_schema_extra=RUNTIME,
+    )
+    retry_backoff_s: float = Field(
+        1.0,
+        gt=0,
+        description="openai backend: how long a server that failed is left out; doubles with "
+        "each failure in a row.",
         json_schema_extra=RUNTIME,
     )
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
         description="openai backend: extra request fields the server accepts (vLLM: top_k, min_p).",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("base_url: an empty list; give at least one server's API root")
+        for url in [value] if isinstance(value, str) else value or []:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"base_url: {url!r} is not an http(s) URL")
+        return value
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The API roots of the model's servers, one or several."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> ModelConfig:

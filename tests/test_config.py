@@ -3,15 +3,18 @@ the fingerprint that keys a build's data."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tessy_factory.config import (
     BuildConfig,
     ConfigError,
     DemoSource,
     GenerationMode,
+    ModelConfig,
     load_config,
 )
 from tessy_factory.fingerprint import data_view, differing_keys
@@ -228,7 +231,12 @@ def test_runtime_settings_leave_the_fingerprint_alone() -> None:
             ),
             "verification": config.verification.model_copy(update={"workers": 7}),
             "teacher": config.teacher.model_copy(
-                update={"request_timeout_s": 5.0, "max_retries": 0, "base_url": "http://h:1/v1"}
+                update={
+                    "request_timeout_s": 5.0,
+                    "max_retries": 0,
+                    "retry_backoff_s": 9.0,
+                    "base_url": ["http://h:1/v1", "http://h:2/v1"],
+                }
             ),
             "teacher_predictor": config.teacher_predictor.model_copy(update={"batch_size": 2}),
             "publish": config.publish.model_copy(
@@ -251,3 +259,23 @@ def test_differing_keys_name_each_change_with_both_values() -> None:
         "generation.seed (0 -> 1)",
         f"sources[0].count ({config.sources[0].count} -> 5)",
     ]
+
+
+@pytest.mark.parametrize(
+    "base_url, problem",
+    [
+        ([], "an empty list"),
+        (["http://gpu:8000/v1", "gpu:8001/v1"], "'gpu:8001/v1' is not an http(s) URL"),
+        ("ftp://gpu/v1", "'ftp://gpu/v1' is not an http(s) URL"),
+    ],
+)
+def test_a_bad_base_url_is_named_with_the_problem(base_url, problem) -> None:
+    with pytest.raises(ValidationError, match=re.escape(f"base_url: {problem}")):
+        ModelConfig(model="m", backend="openai", base_url=base_url)
+
+
+def test_one_url_and_a_list_of_urls_both_name_the_servers() -> None:
+    one = ModelConfig(model="m", backend="openai", base_url="http://gpu:8000/v1")
+    two = ModelConfig(model="m", backend="openai", base_url=["http://a/v1", "http://b/v1"])
+    assert one.base_urls == ["http://gpu:8000/v1"]
+    assert two.base_urls == ["http://a/v1", "http://b/v1"]

@@ -1,25 +1,32 @@
-"""A generating model behind an OpenAI-compatible server (the `openai` backend).
+"""A generating model behind OpenAI-compatible servers (the `openai` backend).
 
 Requests go to raw-text `/v1/completions`: the prompt is rendered here in the model's own
 chat template, from its tokenizer, so any server of the weights works (vLLM, SGLang,
 `transformers serve`). The returned text is split into the model's tokens locally, for the
-cut and the token accounting. The openai client does the retries with back-off on
-connection errors, timeouts, 429 and 5xx; a timeout left after them fails the sample
-attempt, the other errors stop generation. A refusal (4xx) stops it too, but for a 400 that
-says the text exceeds the model's context: that one fails the sample.
+cut and the token accounting. A model may have several servers (`base_url` a list): each
+request goes to the least busy one (see `endpoints`). A transient fault (unreachable, a
+timeout, 408, 429, 5xx) is retried up to `max_retries` times, on another server where there
+is one, and the failed server is left out for a back-off period; a timeout left after the
+retries fails the sample attempt, the other faults stop generation. A refusal (4xx) stops
+it at once, but for a 400 that says the text exceeds the model's context: that one fails
+the sample.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import re
+import ssl
 
+import httpx2
 import openai
 from transformers import AutoTokenizer
 
 from tessy_factory.config import ModelConfig
+from tessy_factory.engine.endpoints import Endpoint, EndpointPool
 from tessy_factory.engine.local_model import ModelLoadError
 from tessy_factory.engine.text_model import (
     ContextOverflow,
@@ -52,14 +59,23 @@ def _overflows_context(status: int, detail: str) -> bool:
     return status == 400 and _CONTEXT_OVERFLOW.search(detail) is not None
 
 
+# Statuses of a server's passing trouble, as the openai client retries them.
+_TRANSIENT_STATUSES = {408, 409, 429}
+
+
+def _transient(status: int) -> bool:
+    return status in _TRANSIENT_STATUSES or status >= 500
+
+
 class OpenAIModel:
-    """A model served at `config.base_url`, with its tokenizer loaded here."""
+    """A model served at `config.base_url` (one or several servers), with its tokenizer
+    loaded here."""
 
     def __init__(self, name: str, tokenizer_path: str, config: ModelConfig) -> None:
         self.name = name
         self.config = config
         self.served_model = config.served_model or name
-        self.endpoint = f"{config.base_url.rstrip('/')}/completions"
+        self.pool = EndpointPool(config.base_urls, config.retry_backoff_s)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
         except (OSError, ValueError) as exc:
@@ -67,7 +83,8 @@ class OpenAIModel:
                 f"cannot load the tokenizer of {name!r} from {tokenizer_path!r}: {exc}"
             ) from exc
         self._api_key = self._read_api_key()
-        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] = {}
+        self._closer: asyncio.Task | None = None
 
     def _read_api_key(self) -> str:
         variable = self.config.api_key_env
@@ -79,20 +96,25 @@ class OpenAIModel:
             raise ModelLoadError(f"model {self.name!r}: environment variable {variable} is unset")
         return key
 
-    def _client(self) -> openai.AsyncOpenAI:
+    def _client(self, url: str) -> openai.AsyncOpenAI:
         # An async HTTP client belongs to the event loop it first ran in; a build runs one
         # loop, but a notebook or a test may run several in turn.
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
-            self._clients = {
-                loop: openai.AsyncOpenAI(
-                    base_url=self.config.base_url,
-                    api_key=self._api_key,
-                    timeout=self.config.request_timeout_s,
-                    max_retries=self.config.max_retries,
-                )
-            }
-        return self._clients[loop]
+            self._clients = {loop: {}}
+            # Held here: a loop keeps only a weak reference to its tasks.
+            self._closer = loop.create_task(_close_at_loop_end(self._clients[loop]))
+        clients = self._clients[loop]
+        if url not in clients:
+            clients[url] = openai.AsyncOpenAI(
+                base_url=url,
+                api_key=self._api_key,
+                timeout=self.config.request_timeout_s,
+                # The retries are ours, so that one may go to another server.
+                max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context()),
+            )
+        return clients[url]
 
     async def probe(self) -> None:
         """Ask the server for one token: ModelLoadError unless it is up, serves
@@ -128,49 +150,75 @@ class OpenAIModel:
         """Sample up to `max_new_tokens` tokens after `prefix` on the server. `stop` goes
         unused: a request runs to its end, and the loop cuts what follows."""
         check_fits(self.name, self.config, self.count_tokens(prefix), max_new_tokens)
-        try:
-            response = await self._client().completions.create(
-                model=self.served_model,
-                prompt=prefix,
-                max_tokens=max_new_tokens,
-                temperature=self.config.temperature,
-                top_p=self.config.top_p,
-                seed=seed,
-                extra_body=self.config.extra_body or None,
-            )
-        except openai.APITimeoutError as exc:
-            # Caught before the connection errors it is a kind of: a slow answer belongs to
-            # this request (a long text, a busy server), so it fails this sample attempt
-            # alone; a server that answers nothing stops the build below.
-            raise GenerationFailed(
-                f"{self.endpoint} did not answer within {self.config.request_timeout_s:g} s "
-                f"(request_timeout_s), {self.config.max_retries + 1} tries"
-            ) from exc
-        except openai.APIStatusError as exc:
-            detail = _detail(exc)
-            if _overflows_context(exc.status_code, detail):
-                # This text's fault, not the server's: the sample fails, the build goes on.
-                raise ContextOverflow(
-                    f"{self.endpoint} says the text exceeds the context of {self.name!r}: {detail}"
-                ) from exc
-            raise EndpointError(
-                f"{self.endpoint} refused a request for {self.served_model!r}: "
-                f"HTTP {exc.status_code}: {detail}"
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise EndpointError(
-                f"{self.endpoint} unreachable after {self.config.max_retries + 1} tries: {exc}"
-            ) from exc
-        except (openai.APIResponseValidationError, ValueError) as exc:  # ValueError: bad JSON
-            raise GenerationFailed(f"{self.endpoint} returned a malformed response: {exc}") from exc
-        return self._continuation(response)
+        request = {
+            "model": self.served_model,
+            "prompt": prefix,
+            "max_tokens": max_new_tokens,
+            "temperature": self.config.temperature,
+            "top_p": self.config.top_p,
+            "seed": seed,
+            "extra_body": self.config.extra_body or None,
+        }
+        tries = self.config.max_retries + 1
+        for _ in range(tries):
+            async with self.pool.lease() as endpoint:
+                try:
+                    response = await self._client(endpoint.url).completions.create(**request)
+                except openai.APITimeoutError as exc:
+                    # Caught before the connection errors it is a kind of: a slow answer
+                    # belongs to this request (a long text, a busy server), so the server
+                    # stays in; after the last try it fails this sample attempt alone.
+                    fault: Exception = GenerationFailed(
+                        f"{_completions(endpoint)} did not answer within "
+                        f"{self.config.request_timeout_s:g} s (request_timeout_s), {tries} tries"
+                    )
+                    fault.__cause__ = exc
+                    continue
+                except openai.APIStatusError as exc:
+                    if not _transient(exc.status_code):
+                        raise self._refusal(endpoint, exc) from exc
+                    self.pool.failed(endpoint)
+                    fault = EndpointError(
+                        f"{_completions(endpoint)} failed a request for {self.served_model!r} "
+                        f"after {tries} tries: HTTP {exc.status_code}: {_detail(exc)}"
+                    )
+                    fault.__cause__ = exc
+                    continue
+                except openai.APIConnectionError as exc:
+                    self.pool.failed(endpoint)
+                    fault = EndpointError(
+                        f"{_completions(endpoint)} unreachable after {tries} tries: {exc}"
+                    )
+                    fault.__cause__ = exc
+                    continue
+                except (openai.APIResponseValidationError, ValueError) as exc:  # bad JSON
+                    raise GenerationFailed(
+                        f"{_completions(endpoint)} returned a malformed response: {exc}"
+                    ) from exc
+            self.pool.succeeded(endpoint)
+            return self._continuation(response, endpoint)
+        raise fault
 
-    def _continuation(self, response: object) -> Continuation:
+    def _refusal(self, endpoint: Endpoint, exc: openai.APIStatusError) -> GenerationFailed:
+        """The error for a status no retry can change: the server refuses the request."""
+        detail = _detail(exc)
+        if _overflows_context(exc.status_code, detail):
+            # This text's fault, not the server's: the sample fails, the build goes on.
+            return ContextOverflow(
+                f"{_completions(endpoint)} says the text exceeds the context of "
+                f"{self.name!r}: {detail}"
+            )
+        return EndpointError(
+            f"{_completions(endpoint)} refused a request for {self.served_model!r}: "
+            f"HTTP {exc.status_code}: {detail}"
+        )
+
+    def _continuation(self, response: object, endpoint: Endpoint) -> Continuation:
         choices = getattr(response, "choices", None)
         text = getattr(choices[0], "text", None) if choices else None
         if not isinstance(text, str):
             raise GenerationFailed(
-                f"{self.endpoint} returned no completion text: {str(response)[:200]!r}"
+                f"{_completions(endpoint)} returned no completion text: {str(response)[:200]!r}"
             )
         # "stop": an end-of-sequence token or a stop string; "length": max_tokens reached.
         return Continuation(self.token_pieces(text), choices[0].finish_reason == "stop")
@@ -182,6 +230,30 @@ class OpenAIModel:
         ]
         starts = [0, *(start for start, _ in offsets[1:]), len(text)]
         return [text[a:b] for a, b in itertools.pairwise(starts)] if offsets else []
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings every client shares (httpx's defaults). A client makes its own
+    otherwise, reading the CA bundle again: 0.1-0.2 s per client, per server and event loop,
+    7% of a 3 s benchmark run."""
+    return httpx2.create_ssl_context()
+
+
+async def _close_at_loop_end(clients: dict[str, openai.AsyncOpenAI]) -> None:
+    """Wait until cancelled, then close `clients`. `asyncio.run` cancels the tasks left when
+    its coroutine returns and runs them to their end before it closes the loop, so the
+    clients close in their own loop, whoever ran it. A client left open is closed by its
+    finaliser in whatever loop runs next, on sockets of the closed one: "Event loop is
+    closed" from a task nobody awaits."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.gather(*(client.close() for client in clients.values()))
+
+
+def _completions(endpoint: Endpoint) -> str:
+    return f"{endpoint.url.rstrip('/')}/completions"
 
 
 def _detail(exc: openai.APIStatusError) -> str:

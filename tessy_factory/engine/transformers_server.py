@@ -94,7 +94,11 @@ def _start(model_dir: str, port: int, log: Path, continuous_batching: bool, thre
     # (measured: 8 samples in flight ran slower than one at a time).
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # In a process group of its own, so a test can kill the server (and whatever it
+        # starts) as a crash would, without signalling itself.
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     return Server(process, f"http://127.0.0.1:{port}/v1", log)
 
 
