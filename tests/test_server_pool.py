@@ -17,6 +17,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from config_file import config_file
 from scripted_server import scripted, url
 
 from flows.build import build_dataset
@@ -183,7 +184,7 @@ def test_a_build_on_two_servers_finishes_every_sample_when_one_is_killed(
         watcher = logging.getLogger("prefect.task_runs")
         watcher.addHandler(killer)
         try:
-            build_dataset(config, run_id="two-servers-1")
+            build_dataset(config_file(config), run_id="two-servers-1")
         finally:
             watcher.removeHandler(killer)
     assert pair[0].process.returncode == -signal.SIGKILL  # killed mid-build, not at the exit
