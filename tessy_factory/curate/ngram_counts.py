@@ -33,27 +33,29 @@ def ngram_counts(texts: Sequence[str], ngram_range: tuple[int, int]) -> sparse.c
     rows, columns, width = [], [], 0
     gram = units
     for n in range(1, high + 1):
+        # Only n-grams inside one text count: those at the other positions are numbered -1.
+        inside = text_of[: len(units) - n + 1] == text_of[n - 1 :]
         if n > 1:
             # The n-gram at i: the (n-1)-gram at i and the token at i + n - 1. Both numbers
-            # are below the token count, so the pair's key fits in 64 bits.
+            # are below the token count, so the pair's key fits in 64 bits; numbered where it
+            # is inside a text only, so that every column has a count.
             keys = gram[:-1] * np.int64(len(units)) + units[n - 1 :]
-            gram = pd.factorize(keys)[0]
+            gram = np.full(len(keys), -1, dtype=np.int64)
+            gram[inside] = pd.factorize(keys[inside])[0]
         if n < low:
             continue
-        # Only n-grams inside one text count (numbered again, so that every column has one).
-        inside = text_of[: len(gram)] == text_of[n - 1 :]
-        found = pd.factorize(gram[inside])[0] if n > 1 else gram
-        rows.append(text_of[: len(gram)][inside])
+        found = gram[inside]
+        rows.append(text_of[: len(inside)][inside])
         columns.append(found + width)
         width += int(found.max(initial=-1)) + 1
     rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    values = np.ones(len(rows_all), dtype=np.int64)
-    # Repeated (text, n-gram) entries are summed into counts.
-    counts = sparse.csr_matrix(
+    values = np.ones(len(rows_all), dtype=np.int32)
+    # COO to CSR sums the repeated (text, n-gram) entries into counts; it leaves the column
+    # indices of a row unsorted, which no product needs (sorting them cost as much again).
+    counts = sparse.coo_matrix(
         (values, (rows_all, np.concatenate(columns) if columns else rows_all)),
         shape=(len(texts), width),
-    )
-    counts.sum_duplicates()
+    ).tocsr()
     return counts
 
 
