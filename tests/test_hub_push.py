@@ -18,7 +18,9 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 from config_file import config_file
+from hub_server import LoopbackHub
 from huggingface_hub import HfApi
+from test_publish import card_for, make_rows
 
 from flows.build import build_dataset
 from tasks.publishing import publish
@@ -28,8 +30,6 @@ from tessy_factory.db import connect
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish.hub import PublishError, publish_hub
 from tessy_factory.publish.version import DATA_FILE, Release, release_message
-from tests.hub_server import LoopbackHub
-from tests.test_publish import card_for, make_rows
 
 REPO_ID = "tessy/hub-demo"
 TOKEN = "hf_LoopbackWriteToken0123456789"
