@@ -206,9 +206,12 @@ def build_report(
 
 
 def config_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
-    """The run's resolved config (its file with the overrides merged in), as YAML."""
-    (stored,) = con.execute(sql("run_config"), [run_id]).fetchone()
-    resolved = yaml.safe_dump(json.loads(stored), sort_keys=False, allow_unicode=True)
+    """The run's resolved config (its file with the overrides merged in), as YAML; nothing
+    for rows of a run that was never recorded (loaded by hand, as a test does)."""
+    recorded = con.execute(sql("run_config"), [run_id]).fetchone()
+    if recorded is None:
+        return ""
+    resolved = yaml.safe_dump(json.loads(recorded[0]), sort_keys=False, allow_unicode=True)
     return f"\n## Config\n\nThe config this run resolved and recorded.\n\n```yaml\n{resolved}```\n"
 
 

@@ -74,8 +74,8 @@ def factory_with_a_run(root: Path) -> FactoryHome:
 
 def status_of(output: str, run_id: str) -> str:
     """The status column of `run_id`'s row in `tessy runs`."""
-    (line,) = [line for line in output.splitlines() if f" {run_id} " in line]
-    return line.split("│")[2].strip()
+    (line,) = [line for line in output.splitlines() if line.split()[:1] == [run_id]]
+    return line.split()[1]
 
 
 def test_runs_waits_for_a_builds_spell_on_the_database(
