@@ -1,4 +1,7 @@
--- A dry run ends without publishing. A run released earlier keeps its status: a dry-run
--- resume of it published nothing, and its release stands.
-UPDATE runs SET status = 'dry-run', error = NULL, finished_at = $2
-WHERE run_id = $1 AND version IS NULL;
+-- A dry run ends without publishing. A run released earlier stays completed: the resume
+-- that ran dry (run_resume.sql marked it running) published nothing, and its release stands.
+UPDATE runs
+SET status = CASE WHEN version IS NULL THEN 'dry-run' ELSE 'completed' END,
+    error = NULL,
+    finished_at = $2
+WHERE run_id = $1;

@@ -12,7 +12,10 @@ import yaml
 from prefect.utilities.callables import parameter_schema_from_entrypoint
 from prefect.utilities.schema_tools.validation import validate
 
+from tasks.runs import close_dry_run, close_run, open_run
 from tessy_factory.config import BuildConfig, ConfigError, load_config
+from tessy_factory.db import connect, sql
+from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
 
 ROOT = Path(__file__).parent.parent
@@ -108,3 +111,18 @@ def test_config_descriptions_show_markup_as_code(model: type) -> None:
     for description in descriptions(model.model_json_schema()):
         outside_code = re.sub(r"`[^`]*`", "", description)
         assert not BARE_TAG.search(outside_code), description
+
+
+def test_a_dry_run_resume_of_a_published_run_leaves_it_completed(tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path / "home")
+    config = BuildConfig.model_validate({"home": str(home.root)})
+    open_run.fn("published-1", config, home, {})
+    with connect(home.database) as con:
+        con.execute(sql("run_set_version"), ["v2026.12.02-1", "published-1"])
+    close_run.fn("published-1", home)
+    # Resumed with --dry-run: the resume marks it running, the dry run publishes nothing.
+    open_run.fn("published-1", config, home, {})
+    close_dry_run.fn("published-1", home)
+    with connect(home.database) as con:
+        status = con.execute("SELECT status FROM runs WHERE run_id = 'published-1'").fetchone()
+    assert status == ("completed",)
