@@ -33,6 +33,7 @@ from tessy_factory.publish.card import render_card
 from tessy_factory.publish.hub import PublishError
 from tessy_factory.publish.revisions import model_revisions, stored_revisions
 from tessy_factory.publish.version import RecordedVersion, Release, version_after
+from tessy_factory.report import LOCAL_KEYS
 from tessy_factory.report_html.data import Publication, gather
 from tessy_factory.report_html.render import html_path, render
 
@@ -233,7 +234,7 @@ def _manifest(run_id: str, config: BuildConfig, counts: dict[str, int], models: 
         "run_id": run_id,
         "config_hash": config.fingerprint(),
         "code_version": f"tessy-factory {__version__}",
-        "config": config.model_dump(mode="json", exclude={"home"}),
+        "config": config.model_dump(mode="json", exclude=set(LOCAL_KEYS)),
         "models": models,
         "funnel": counts,
     }

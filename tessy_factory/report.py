@@ -15,6 +15,10 @@ from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_ver
 from tessy_factory.db import sql
 from tessy_factory.trace_format import thinking_part
 
+# Config keys that name a path on this machine: reports and cards, published beside the
+# data (maybe on a public Hub), leave them out.
+LOCAL_KEYS = frozenset({"home"})
+
 # The prompts the report lists under the funnel, by their test-check status.
 CHECK_HEADINGS = {
     "excluded": "Prompts excluded because their own tests failed the check:",
@@ -205,13 +209,18 @@ def build_report(
     )
 
 
+def shared_config(stored: str) -> dict:
+    """A run's stored config (JSON) as reports and cards show it: without `LOCAL_KEYS`."""
+    return {key: value for key, value in json.loads(stored).items() if key not in LOCAL_KEYS}
+
+
 def config_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     """The run's resolved config (its file with the overrides merged in), as YAML; nothing
     for rows of a run that was never recorded (loaded by hand, as a test does)."""
     recorded = con.execute(sql("run_config"), [run_id]).fetchone()
     if recorded is None:
         return ""
-    resolved = yaml.safe_dump(json.loads(recorded[0]), sort_keys=False, allow_unicode=True)
+    resolved = yaml.safe_dump(shared_config(recorded[0]), sort_keys=False, allow_unicode=True)
     return f"\n## Config\n\nThe config this run resolved and recorded.\n\n```yaml\n{resolved}```\n"
 
 

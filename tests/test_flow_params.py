@@ -17,6 +17,8 @@ from tessy_factory.config import BuildConfig, ConfigError, load_config
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
+from tessy_factory.report import build_report
+from tessy_factory.report_html.data import gather
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "configs/demo.yaml"
@@ -126,3 +128,15 @@ def test_a_dry_run_resume_of_a_published_run_leaves_it_completed(tmp_path: Path)
     with connect(home.database) as con:
         status = con.execute("SELECT status FROM runs WHERE run_id = 'published-1'").fetchone()
     assert status == ("completed",)
+
+
+def test_the_reports_config_leaves_out_the_local_home(tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path / "secret-place")
+    config = BuildConfig.model_validate({"home": str(home.root)})
+    open_run.fn("local-1", config, home, {})
+    with connect(home.database) as con:
+        markdown = build_report(con, "local-1", [], "", releasing=False)
+        data = gather(con, "local-1", None, releasing=False)
+    # Both are published beside the data, maybe on a public Hub: no path of this machine.
+    assert "## Config" in markdown and "secret-place" not in markdown
+    assert "home" not in data.config and data.config["publish"] == config.publish.model_dump()

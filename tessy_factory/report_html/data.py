@@ -14,7 +14,7 @@ from tessy_factory.curate.funnel import funnel
 from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
 from tessy_factory.curate.quality import Outcome
 from tessy_factory.db import sql
-from tessy_factory.report import ModeFigures, mode_figures
+from tessy_factory.report import ModeFigures, mode_figures, shared_config
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
 # Example rows shown under each drop reason, samples in the sample browser, and versions in
@@ -98,7 +98,7 @@ def gather(
     run = con.execute(sql("run_get"), [run_id]).fetchone()
     if run is None:
         raise ValueError(f"run {run_id!r}: no such run in the factory database")
-    config = json.loads(run[2])
+    config = shared_config(run[2])
     counts = funnel(con, run_id)
     if publication is not None:
         counts["published"] = counts["kept"]
