@@ -14,11 +14,13 @@ from prefect.utilities.schema_tools.validation import validate
 
 from tasks.runs import close_dry_run, close_run, open_run
 from tessy_factory.config import BuildConfig, ConfigError, load_config
+from tessy_factory.curate.quality import Outcome
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
 from tessy_factory.report import build_report
-from tessy_factory.report_html.data import gather
+from tessy_factory.report_html.data import gather, save_quality
+from tessy_factory.report_html.render import render
 
 ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "configs/demo.yaml"
@@ -140,3 +142,13 @@ def test_the_reports_config_leaves_out_the_local_home(tmp_path: Path) -> None:
     # Both are published beside the data, maybe on a public Hub: no path of this machine.
     assert "## Config" in markdown and "secret-place" not in markdown
     assert "home" not in data.config and data.config["publish"] == config.publish.model_dump()
+
+
+def test_a_dry_runs_html_report_says_so_not_that_a_gate_failed(tmp_path: Path) -> None:
+    home = FactoryHome.resolve(tmp_path / "home")
+    open_run.fn("dry-1", BuildConfig.model_validate({"home": str(home.root)}), home, {})
+    with connect(home.database) as con:
+        save_quality(con, "dry-1", [Outcome("rows", "expect_x", "id", True, "ok")])
+        page = render(gather(con, "dry-1", None, releasing=False))
+    release = page.split('id="release">')[1].split("</div>")[0]
+    assert "a dry run" in release and "quality gate failed" not in release

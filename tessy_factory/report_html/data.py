@@ -74,6 +74,11 @@ class ReportData:
     def repo_id(self) -> str:
         return self.config["publish"]["repo_id"]
 
+    @property
+    def gate_failed(self) -> bool:
+        """Whether an expectation failed: a build not releasing without one is a dry run."""
+        return any(not outcome.success for outcome in self.quality)
+
 
 def save_quality(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[Outcome]) -> None:
     """Keep the quality gate's outcomes of `run_id`, in the suite's order, for its report; a
