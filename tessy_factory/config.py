@@ -254,7 +254,7 @@ class ModelConfig(Strict):
         ge=0,
         le=20,
         description="openai backend: retries of a request after a transient fault "
-        "(unreachable, timeout, 408, 429, 5xx), on another server where there is one.",
+        "(unreachable, timeout, 408, 409, 429, 5xx), on another server where there is one.",
         json_schema_extra=RUNTIME,
     )
     retry_backoff_s: float = Field(
