@@ -211,3 +211,9 @@ def test_failing_metric_and_ledger_gates_stop_publishing_and_are_named_in_the_re
     assert "tessy rows: median student_nll at most 0.0" in failing[1]
     assert "curation.gates.max_median_student_nll" in failing[1]
     assert "| published | 0 |" in report
+
+
+def test_ngrams_longer_than_every_text_count_nothing():
+    # Three words, n-grams up to 5: no 4-gram or 5-gram exists, and none is counted.
+    counts = ngram_counts(["ab cd ef"], (1, 5))
+    assert counts.shape == (1, 6) and counts.sum() == 6

@@ -32,7 +32,7 @@ def ngram_counts(texts: Sequence[str], ngram_range: tuple[int, int]) -> sparse.c
     low, high = ngram_range
     rows, columns, width = [], [], 0
     gram = units
-    for n in range(1, high + 1):
+    for n in range(1, min(high, len(units)) + 1):
         # Only n-grams inside one text count: those at the other positions are numbered -1.
         inside = text_of[: len(units) - n + 1] == text_of[n - 1 :]
         if n > 1:
