@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,11 @@ class Page:
 @contextmanager
 def headless_page() -> Iterator[Page]:
     """A fresh tab of a fresh headless Chromium with its own profile, closed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="tessy-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as the browser ends: the
+    # whole group is killed below, and what they leave behind is no test failure.
+    with tempfile.TemporaryDirectory(
+        prefix="tessy-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         command = [
             chromium(),
             "--headless=new",
@@ -135,14 +141,29 @@ def headless_page() -> Iterator[Page]:
             f"--user-data-dir={profile}",
             "about:blank",
         ]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own group, so that its helpers end with it
+        )
         try:
             url = _devtools_url(Path(profile), process)
             with connect(url, max_size=None, open_timeout=STARTUP_S) as socket:
                 yield _attach(socket)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            _end_group(process)
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """Stop the browser and every helper process it started."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _devtools_url(profile: Path, process: subprocess.Popen) -> str:
