@@ -28,6 +28,7 @@ import pandas as pd
 from tessy_factory.curate.near_dup import store
 from tessy_factory.curate.near_dup.clusters import drop_for
 from tessy_factory.curate.near_dup.sketch import Corpus, Tokenizer
+from tessy_factory.curate.near_dup.store import publish as publish_signatures
 from tessy_factory.curate.near_dup_config import TextField
 
 __all__ = [
@@ -119,18 +120,6 @@ def indexed_versions(con: duckdb.DuckDBPyConnection, corpus: Corpus) -> list[str
     settings is missing, and its rows are not compared until `index_rows` adds them."""
     store.ensure_schema(con)
     return store.versions(con, corpus)
-
-
-def publish_signatures(
-    con: duckdb.DuckDBPyConnection,
-    repo_id: str,
-    run_id: str,
-    version: str,
-    kept_ids: Sequence[str],
-) -> None:
-    """The run published `kept_ids` as `version`: later builds are checked against them,
-    in every text and sketch; the run's other rows leave the index."""
-    store.publish(con, repo_id, run_id, version, kept_ids)
 
 
 def _check(rows: pd.DataFrame, keep_by: Sequence[str]) -> None:
