@@ -1,0 +1,213 @@
+"""The downstream probe on a tiny version of the local hub, with the miniature student: each
+mode's student trains (its loss goes down), answers held-out problems judged by the real
+verifier, and the table is stored and shown; a re-run skips finished modes; evaluation
+problems among the training rows fail the probe before training, named; a mode the version
+lacks is skipped with its reason."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from config_file import config_file
+
+from tessy_factory.config import DemoSource
+from tessy_factory.db import connect
+from tessy_factory.demo.problems import TASK_KINDS, build_problems, probe_problems
+from tessy_factory.home import FactoryHome
+from tessy_factory.miniature.styles import student_trace, teacher_trace
+from tessy_factory.probe.config import ProbeConfig
+from tessy_factory.probe.evaluate import pass_at_k
+from tessy_factory.probe.problems import EvalProblemError
+from tessy_factory.probe.report import with_probe_section
+from tessy_factory.probe.results import probe_rows
+from tessy_factory.publish.local_hub import publish_local
+from tessy_factory.publish.version import ROW_SCHEMA
+from tessy_factory.sources import normalise_text, prompt_id
+
+REPO = "tessy/probe-test"
+VERSION = "v2026.12.02-1"
+ROWS_PER_MODE = 16
+
+
+def version_rows(problems: list, modes: dict) -> pd.DataFrame:
+    """Published rows of the miniature styles' traces: one per problem and mode."""
+    kinds = {kind.name: kind for kind in TASK_KINDS}
+    rows = []
+    for mode, write in modes.items():
+        rng = random.Random(5)
+        for index, problem in enumerate(problems):
+            trace = write(problem, kinds[problem.kind], rng)
+            rows.append(
+                {
+                    "id": f"{mode}-{index}",
+                    "messages": [
+                        {"role": "user", "content": problem.text},
+                        {"role": "assistant", "content": trace.completion},
+                    ],
+                    "prompt_id": prompt_id(normalise_text(problem.text)),
+                    "source": "demo",
+                    "license": "MIT",
+                    "mode": mode,
+                    "teacher_model": "miniature:teacher",
+                    "student_model": "miniature:student",
+                    "teacher_token_share": 1.0 if mode == "teacher-only" else 0.0,
+                    "n_switches": 0,
+                    "n_tokens": 50,
+                    "verdict": "accepted",
+                    "tests_passed": 5,
+                    "tests_total": 5,
+                    "run_id": "probe-test",
+                }
+            )
+    return pd.DataFrame(rows, columns=ROW_SCHEMA.names)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, models_root) -> Path:
+    """A factory home holding the miniature models and one tiny version of two modes."""
+    root = tmp_path_factory.mktemp("probe") / "home"
+    root.mkdir()
+    (root / "models").symlink_to(models_root, target_is_directory=True)
+    factory = FactoryHome.resolve(root)
+    rows = version_rows(
+        build_problems(ROWS_PER_MODE, 2026),
+        {
+            "teacher-only": lambda p, k, rng: teacher_trace(p, k, rng, read_rate=0.0),
+            "student-only": student_trace,
+        },
+    )
+    publish_local(factory.hub, REPO, rows, "card", "report", VERSION, "probe-test", html_report="")
+    return root
+
+
+def probe_config(home: Path, **changes) -> ProbeConfig:
+    settings = {
+        "home": str(home),
+        "dataset": {"repo_id": REPO},
+        "modes": ["teacher-only", "student-only", "tessy"],
+        "training": {"epochs": 2, "learning_rate": 3e-3, "batch_size": 8, "max_length": 512},
+        "evaluation": {
+            "sources": [{"kind": "demo", "split": "probe", "count": 6, "seed": 3}],
+            "samples": 2,
+            "pass_k": [1, 2],
+            "generation": {"max_total_tokens": 256, "answer_max_tokens": 96},
+        },
+        "student": {"temperature": 0.3},
+        **changes,
+    }
+    return ProbeConfig.model_validate(settings)
+
+
+@pytest.fixture(scope="module")
+def probed(home, prefect_harness):
+    from flows.probe import probe_dataset
+
+    config = probe_config(home)
+    return config, probe_dataset(config_file(config))
+
+
+def stored(home: Path) -> dict[str, dict]:
+    with connect(Path(home) / "factory.duckdb") as con:
+        return {row["mode"]: row for row in probe_rows(con, REPO, VERSION)}
+
+
+def test_each_mode_trains_evaluates_with_the_real_judge_and_is_stored(home, probed):
+    _, result = probed
+    rows = stored(home)
+    assert result.version == VERSION
+    assert set(rows) == {"untrained", "teacher-only", "student-only", "tessy"}
+    for mode in ("teacher-only", "student-only"):
+        row = rows[mode]
+        assert row["status"] == "done"
+        assert row["train_rows"] == ROWS_PER_MODE
+        assert row["epoch_loss"][-1] < row["epoch_loss"][0], row["epoch_loss"]
+        assert row["problems"] == 6 and row["samples"] == 12
+        assert set(row["pass_at"]) == {"1", "2"}
+        assert row["student_nll"] is not None
+    untrained = rows["untrained"]
+    assert untrained["train_rows"] is None and untrained["epoch_loss"] == []
+    # The judge ran the answers: the trained students pass some problems, and not every
+    # answer of every student passes (the miniature student writes buggy code too).
+    assert any(rows[m]["accepted"] > 0 for m in rows if rows[m]["status"] == "done")
+    assert any(
+        rows[m]["accepted"] < rows[m]["samples"] for m in rows if rows[m]["status"] == "done"
+    )
+    assert "teacher-only" in result.table and "pass@2" in result.table
+
+
+def test_a_mode_without_rows_is_skipped_with_its_reason(home, probed):
+    _, result = probed
+    assert result.skipped == ["tessy"]
+    tessy = stored(home)["tessy"]
+    assert tessy["status"] == "skipped"
+    assert tessy["reason"] == f"version {VERSION} of {REPO} has no rows of mode tessy"
+    assert "skipped: version" in result.table
+
+
+def test_a_rerun_skips_the_finished_modes(home, probed, caplog):
+    from flows.probe import probe_dataset
+
+    config, _ = probed
+    before = stored(home)
+    with connect(Path(home) / "factory.duckdb") as con:
+        # As if the probe had crashed during student-only: its row is not there.
+        con.execute("DELETE FROM probe_results WHERE mode = 'student-only'")
+    probe_dataset(config_file(config))
+    after = stored(home)
+    # Finished modes keep their row (same finish time); the missing one is done again.
+    for mode in ("untrained", "teacher-only"):
+        assert after[mode] == before[mode]
+    assert after["student-only"]["status"] == "done"
+    assert "finished by an earlier attempt of this probe, skipped" in caplog.text
+
+
+def test_evaluation_problems_among_the_training_rows_fail_before_training(
+    home, probed, prefect_harness
+):
+    from flows.probe import probe_dataset
+
+    # The version's own prompts (build_problems(16, 2026)) as evaluation problems.
+    config = probe_config(
+        home,
+        name="overlap",
+        evaluation={"sources": [{"kind": "demo", "count": 3, "seed": 2026}]},
+    )
+    with pytest.raises(EvalProblemError) as failure:
+        probe_dataset(config_file(config))
+    message = str(failure.value)
+    assert message.startswith(f"3 of 3 evaluation problems are in the training rows of {REPO}")
+    for row in range(3):
+        assert f"demo row {row} (" in message
+    with connect(Path(home) / "factory.duckdb") as con:
+        names = {name for (name,) in con.execute("SELECT probe_name FROM probe_results").fetchall()}
+    assert "overlap" not in names
+
+
+def test_probe_problems_differ_from_training_and_build_problems():
+    texts = {p.text for p in build_problems(2000, 1) + build_problems(2000, 2026)}
+    from tessy_factory.demo.problems import training_problems
+
+    texts |= {p.text for p in training_problems(3000, 1)}
+    probe = probe_problems(500, 11)
+    assert not {p.text for p in probe} & texts
+    assert len({p.kind for p in probe}) == len(TASK_KINDS)
+    assert DemoSource(split="probe").split == "probe"
+
+
+def test_pass_at_k_is_the_unbiased_estimate():
+    assert pass_at_k(2, 1, 1) == 0.5
+    assert pass_at_k(2, 1, 2) == 1.0
+    assert pass_at_k(5, 0, 3) == 0.0
+    assert pass_at_k(10, 3, 2) == pytest.approx(1 - (7 * 6) / (10 * 9))
+
+
+def test_the_probe_section_replaces_its_earlier_copy_in_a_report():
+    report = "# Build report\n\n## Style metrics\n\nx\n\n## Quality gate (ge)\n\ny\n"
+    once = with_probe_section(report, "## Downstream probe\n\nfirst\n")
+    assert once.index("## Downstream probe") < once.index("## Quality gate")
+    twice = with_probe_section(once, "## Downstream probe\n\nsecond\n")
+    assert "first" not in twice and twice.count("## Downstream probe") == 1
+    assert twice.endswith("## Quality gate (ge)\n\ny\n")
