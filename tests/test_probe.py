@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from config_file import config_file
+from typer.testing import CliRunner
 
+from tessy_factory.cli import app
 from tessy_factory.config import DemoSource
 from tessy_factory.db import connect
 from tessy_factory.demo.problems import TASK_KINDS, build_problems, probe_problems
@@ -30,6 +32,7 @@ from tessy_factory.sources import normalise_text, prompt_id
 REPO = "tessy/probe-test"
 VERSION = "v2026.12.02-1"
 ROWS_PER_MODE = 16
+REPORT = "# Build report: probe-test\n\n## Quality gate (great-expectations)\n\nall passed\n"
 
 
 def version_rows(problems: list, modes: dict) -> pd.DataFrame:
@@ -79,7 +82,16 @@ def home(tmp_path_factory, models_root) -> Path:
             "student-only": student_trace,
         },
     )
-    publish_local(factory.hub, REPO, rows, "card", "report", VERSION, "probe-test", html_report="")
+    release = publish_local(
+        factory.hub, REPO, rows, "card", "report", VERSION, "probe-test", html_report=""
+    )
+    # As a build records its release and writes its report: the probe adds its table there.
+    with connect(factory.database) as con:
+        con.execute(
+            "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, now(), NULL)",
+            ["probe-test", REPO, VERSION, release.location, release.commit_sha, len(rows)],
+        )
+    (factory.reports / "probe-test.md").write_text(REPORT, encoding="utf-8")
     return root
 
 
@@ -136,6 +148,10 @@ def test_each_mode_trains_evaluates_with_the_real_judge_and_is_stored(home, prob
         rows[m]["accepted"] < rows[m]["samples"] for m in rows if rows[m]["status"] == "done"
     )
     assert "teacher-only" in result.table and "pass@2" in result.table
+    # The build's report in the home gained the table, before its quality gate.
+    report = (Path(home) / "reports" / "probe-test.md").read_text()
+    assert report.index("## Downstream probe") < report.index("## Quality gate")
+    assert "| v2026.12.02-1 | teacher-only |" in report
 
 
 def test_a_mode_without_rows_is_skipped_with_its_reason(home, probed):
@@ -181,6 +197,10 @@ def test_evaluation_problems_among_the_training_rows_fail_before_training(
     assert message.startswith(f"3 of 3 evaluation problems are in the training rows of {REPO}")
     for row in range(3):
         assert f"demo row {row} (" in message
+    # The command says so in one line, exit code 1.
+    result = CliRunner().invoke(app, ["probe", config_file(config), "--version", VERSION])
+    assert result.exit_code == 1, result.output
+    assert "error: 3 of 3 evaluation problems are in the training rows" in result.output
     with connect(Path(home) / "factory.duckdb") as con:
         names = {name for (name,) in con.execute("SELECT probe_name FROM probe_results").fetchall()}
     assert "overlap" not in names
@@ -211,3 +231,32 @@ def test_the_probe_section_replaces_its_earlier_copy_in_a_report():
     twice = with_probe_section(once, "## Downstream probe\n\nsecond\n")
     assert "first" not in twice and twice.count("## Downstream probe") == 1
     assert twice.endswith("## Quality gate (ge)\n\ny\n")
+
+
+def test_lora_trains_adapters_and_saves_the_merged_student(models_root, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from tessy_factory.miniature.build import miniature_dir
+    from tessy_factory.probe.config import ProbeTraining
+    from tessy_factory.probe.finetune import fine_tune
+
+    rows = version_rows(build_problems(8, 7), {"student-only": student_trace})
+    settings = ProbeTraining(
+        epochs=3,
+        learning_rate=1e-2,
+        batch_size=4,
+        max_length=512,
+        lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0},
+    )
+    student = str(miniature_dir(models_root) / "student")
+    training = fine_tune(student, rows, settings, tmp_path / "out")
+    assert training.rows == 8 and len(training.steps) == 6
+    assert training.epochs[-1] < training.epochs[0], training.epochs
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
+    base = AutoModelForCausalLM.from_pretrained(student).state_dict()
+    # A plain causal LM: the adapters merged into the attention weights they wrap, the rest
+    # of the weights untouched.
+    assert set(merged) == set(base)
+    q_proj = "model.layers.0.self_attn.q_proj.weight"
+    assert not merged[q_proj].equal(base[q_proj])
+    assert merged["model.embed_tokens.weight"].equal(base["model.embed_tokens.weight"])

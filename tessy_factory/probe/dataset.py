@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from huggingface_hub import snapshot_download
 
 from tessy_factory.probe.config import LATEST, DatasetRef
 from tessy_factory.publish import hub, local_hub
@@ -54,8 +55,6 @@ def read_version(ref: DatasetRef, hub_root: Path) -> Version:
         if ref.target == "local":
             root = local_hub.checkout_version(hub_root, ref.repo_id, version, Path(scratch) / "v")
         else:
-            from huggingface_hub import snapshot_download
-
             root = Path(
                 snapshot_download(
                     ref.repo_id,

@@ -28,7 +28,7 @@ def read_problems(sources: Sequence[PromptSource], base_dir: Path) -> list[Promp
     for source in sources:
         license = source_license(source)
         for raw in read_rows(source, base_dir):
-            row = normalise(raw, license, getattr(source, "comparison", None))
+            row = normalise(raw, license, source.comparison)
             if isinstance(row, Prompt) and row.prompt_id not in problems:
                 problems[row.prompt_id] = row
     if not problems:
