@@ -260,3 +260,26 @@ def test_lora_trains_adapters_and_saves_the_merged_student(models_root, tmp_path
     q_proj = "model.layers.0.self_attn.q_proj.weight"
     assert not merged[q_proj].equal(base[q_proj])
     assert merged["model.embed_tokens.weight"].equal(base["model.embed_tokens.weight"])
+
+
+def test_the_loss_is_on_the_assistant_turn_in_the_rows_chat_format(models_root):
+    from transformers import AutoTokenizer
+
+    from tessy_factory.engine.text_model import chat_prompt
+    from tessy_factory.miniature.build import miniature_dir
+    from tessy_factory.predictors.labels import IGNORE
+    from tessy_factory.probe.finetune import sft_examples
+
+    tokenizer = AutoTokenizer.from_pretrained(miniature_dir(models_root) / "student")
+    rows = version_rows(build_problems(3, 7), {"student-only": student_trace})
+    examples, too_long = sft_examples(rows, tokenizer, max_length=512)
+    assert too_long == 0 and len(examples) == 3
+    for (ids, labels), messages in zip(examples, rows["messages"], strict=True):
+        user, turn = messages[0]["content"], messages[1]["content"]
+        prompt = tokenizer(chat_prompt(tokenizer, user), add_special_tokens=False)["input_ids"]
+        assert ids[: len(prompt)] == prompt and labels[: len(prompt)] == [IGNORE] * len(prompt)
+        learned = ids[len(prompt) :]
+        assert labels[len(prompt) :] == learned
+        assert tokenizer.decode(learned) == turn + tokenizer.eos_token
+    # A row over max_length is left out and counted.
+    assert sft_examples(rows, tokenizer, max_length=20)[1] == 3
