@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from tasks.probing import (
     finished_modes,
@@ -18,12 +17,12 @@ from tasks.probing import (
     probe_mode,
     read_dataset_version,
     read_eval_problems,
-    record_outcome,
     show_probe,
+    skip_modes,
 )
 from tessy_factory.home import FactoryHome
-from tessy_factory.probe.config import BASELINE, ProbeConfig, load_probe_config
-from tessy_factory.probe.results import ModeOutcome, ProbeKey
+from tessy_factory.probe.config import BASELINE, load_probe_config
+from tessy_factory.probe.results import ProbeKey
 from tessy_factory.probe.runner import plan_modes, probe_hash
 
 
@@ -36,16 +35,6 @@ class ProbeResult:
     probe_hash: str
     table: str
     skipped: list[str]
-
-
-@task(name="skip-modes", cache_policy=NO_CACHE)
-def skip_modes(
-    key: ProbeKey, skipped: list[ModeOutcome], config: ProbeConfig, home: FactoryHome
-) -> None:
-    """Record each asked-for mode the version has no rows of, with the reason."""
-    for outcome in skipped:
-        get_run_logger().warning("skipping mode %s: %s", outcome.mode, outcome.reason)
-        record_outcome(key, outcome, config, home)
 
 
 # No log_prints: as in the build flow (dill disassembles functions into a captured stdout).

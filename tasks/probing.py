@@ -106,6 +106,16 @@ def record_outcome(
         )
 
 
+@task(name="skip-modes", cache_policy=NO_CACHE)
+def skip_modes(
+    key: ProbeKey, skipped: list[ModeOutcome], config: ProbeConfig, home: FactoryHome
+) -> None:
+    """Record each asked-for mode the version has no rows of, with the reason."""
+    for outcome in skipped:
+        get_run_logger().warning("skipping mode %s: %s", outcome.mode, outcome.reason)
+        record_outcome(key, outcome, config, home)
+
+
 @task(name="probe-report", cache_policy=NO_CACHE)
 def show_probe(key: ProbeKey, home: FactoryHome) -> str:
     """The version's probe table, as markdown; the home's report of the build that
