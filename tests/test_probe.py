@@ -283,3 +283,40 @@ def test_the_loss_is_on_the_assistant_turn_in_the_rows_chat_format(models_root):
         assert tokenizer.decode(learned) == turn + tokenizer.eos_token
     # A row over max_length is left out and counted.
     assert sft_examples(rows, tokenizer, max_length=20)[1] == 3
+
+
+def test_a_version_is_read_back_from_the_hub(monkeypatch, tmp_path):
+    import huggingface_hub
+    from hub_server import LoopbackHub
+
+    from tessy_factory.probe.config import DatasetRef
+    from tessy_factory.probe.dataset import VersionNotFound, read_version
+    from tessy_factory.publish.hub import publish_hub
+
+    write, read = "hf_ProbeWriteToken0123456789", "hf_ProbeReadToken0123456789"
+    problems = build_problems(4, 7)
+    first = version_rows(problems, {"student-only": student_trace})
+    second = version_rows(problems, {"teacher-only": student_trace, "tessy": student_trace})
+    with LoopbackHub({write: "write", read: "read"}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("PROBE_TOKEN", read)
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        # Downloads take their URL from a template made of the endpoint at import time.
+        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        for version, rows in (("v2026.12.01-1", first), ("v2026.12.02-1", second)):
+            publish_hub(REPO, rows, "card", "report", version, write, True, "r", html_report="")
+        ref = {"repo_id": REPO, "target": "hub", "token_env": "PROBE_TOKEN"}
+        latest = read_version(DatasetRef(**ref), tmp_path)
+        older = read_version(DatasetRef(**ref, version="v2026.12.01-1"), tmp_path)
+        with pytest.raises(VersionNotFound) as missing:
+            read_version(DatasetRef(**ref, version="v2026.11.30-1"), tmp_path)
+    assert latest.version == "v2026.12.02-1" and latest.modes() == ["teacher-only", "tessy"]
+    assert list(latest.rows["id"]) == list(second["id"])
+    assert older.modes() == ["student-only"] and len(older.rows) == 4
+    assert str(missing.value) == (
+        f"dataset {REPO} (hub): no version 'v2026.11.30-1'; versions: v2026.12.01-1, v2026.12.02-1"
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from huggingface_hub import snapshot_download
+from huggingface_hub import HfApi
 
 from tessy_factory.probe.config import LATEST, DatasetRef
 from tessy_factory.publish import hub, local_hub
@@ -55,14 +55,14 @@ def read_version(ref: DatasetRef, hub_root: Path) -> Version:
         if ref.target == "local":
             root = local_hub.checkout_version(hub_root, ref.repo_id, version, Path(scratch) / "v")
         else:
+            # HfApi's, as publishing uses: it takes the endpoint ($HF_ENDPOINT) HfApi does.
             root = Path(
-                snapshot_download(
+                HfApi(token=token).snapshot_download(
                     ref.repo_id,
                     repo_type="dataset",
                     revision=version,
                     allow_patterns=[f"{DATA_DIR}/*"],
                     local_dir=scratch,
-                    token=token,
                 )
             )
         files = sorted((root / DATA_DIR).glob("*.parquet"))
