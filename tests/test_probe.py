@@ -320,3 +320,30 @@ def test_a_version_is_read_back_from_the_hub(monkeypatch, tmp_path):
     assert str(missing.value) == (
         f"dataset {REPO} (hub): no version 'v2026.11.30-1'; versions: v2026.12.01-1, v2026.12.02-1"
     )
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_checkpoint_is_kept_only_on_request(home, keep):
+    from tessy_factory.probe.dataset import read_version
+    from tessy_factory.probe.problems import read_problems
+    from tessy_factory.probe.results import ProbeKey
+    from tessy_factory.probe.runner import Evaluator, checkpoint_dir, run_mode
+
+    config = probe_config(
+        home,
+        keep_checkpoints=keep,
+        training={"epochs": 1, "batch_size": 8, "learning_rate": 1e-3},
+        evaluation={"sources": [{"kind": "demo", "split": "probe", "count": 2, "seed": 5}]},
+    )
+    factory = FactoryHome.resolve(home)
+    version = read_version(config.dataset, factory.hub)
+    key = ProbeKey(REPO, VERSION, f"keep-{keep}")
+    problems = read_problems(config.evaluation.sources, Path(home))
+    outcome = run_mode(
+        "teacher-only", version, key, config, factory, Evaluator.load(config, problems, factory)
+    )
+    kept = checkpoint_dir(factory, key, "teacher-only")
+    assert outcome.problems == 2
+    assert outcome.checkpoint == (str(kept) if keep else None)
+    assert (kept / "config.json").is_file() == keep
+    assert list(factory.scratch.iterdir()) == []
