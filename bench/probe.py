@@ -6,10 +6,12 @@ the probe's wall time, the probe's split into training and evaluation, and its m
     .venv/bin/python bench/probe.py --home /tmp/probe-home --seeds 0 1 2 3 4
     .venv/bin/python bench/probe.py --home /tmp/probe-home --world paper --seeds 0 1 2 3 4
     .venv/bin/python bench/probe.py --home /tmp/probe-home --seeds 0   # the benchmark
+    .venv/bin/python bench/probe.py --home /tmp/probe-home --probe-only   # its newest version
 
 Each build and each probe runs as `tessy build` / `tessy probe` in a child process of its
-own, so each one's peak RSS is its own (`ru_maxrss`; the judge's sandboxed programs are
-their own processes, not counted). The paper world builds and probes with the
+own, so each one's peak RSS and CPU time are its own (`getrusage`; the judge's sandboxed
+programs are their own processes, not counted). CPU time hardly depends on what else the
+machine runs; wall time does. The paper world builds and probes with the
 `miniature-paper:` models, as a dataset of its own (tessy/probe-demo-paper).
 """
 
@@ -42,6 +44,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--build", type=Path, default=REPO / "configs/probe-demo-build.yaml")
     parser.add_argument("--probe", type=Path, default=REPO / "configs/probe-demo.yaml")
+    parser.add_argument(
+        "--probe-only", action="store_true", help="probe the newest version; build nothing"
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -51,9 +56,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as scratch:
         for seed in args.seeds:
             build_file, probe_file = _configs(args, seed, Path(scratch))
-            build = _run(["build", str(build_file), "--home", str(home)])
-            version = _published(build["output"])
+            if args.probe_only:
+                build, version = None, "latest"
+            else:
+                build = _run(["build", str(build_file), "--home", str(home)])
+                version = _published(build["output"])
             probe = _run(["probe", str(probe_file), "--version", version, "--home", str(home)])
+            version = _probed(probe["output"])
             with connect(home / "factory.duckdb", read_only=True) as con:
                 repo_id = yaml.safe_load(build_file.read_text())["publish"]["repo_id"]
                 rows = probe_rows(con, repo_id, version)
@@ -109,8 +118,9 @@ def _child(argv: list[str]) -> None:
     try:
         app(command, standalone_mode=False)
     finally:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        Path(report).write_text(json.dumps({"peak_rss_mb": peak}))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        measured = {"peak_rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}
+        Path(report).write_text(json.dumps(measured))
 
 
 def _published(output: str) -> str:
@@ -118,6 +128,13 @@ def _published(output: str) -> str:
         if " as v" in line and "published" in line:
             return line.rsplit(" as ", 1)[1].strip()
     sys.exit(f"the build published no version:\n{output[-3000:]}")
+
+
+def _probed(output: str) -> str:
+    for line in output.splitlines():
+        if line.startswith("Probe ") and " of " in line:
+            return line.rsplit(" ", 1)[1].strip()
+    sys.exit(f"the probe named no version:\n{output[-3000:]}")
 
 
 def _print_seeds(results: list, world: str) -> None:
