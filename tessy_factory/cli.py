@@ -135,7 +135,8 @@ def probe(
     _flow_config(load_probe_config, config, overrides, None)
     from flows.probe import probe_dataset
 
-    again = shlex.join(["tessy", "probe", str(config), *(["--home", str(home)] if home else [])])
+    options = (["--version", version] if version else []) + (["--home", str(home)] if home else [])
+    again = shlex.join(["tessy", "probe", str(config), *options])
     try:
         result = probe_dataset(str(config), overrides)
     except EXPECTED_FAILURES as exc:
