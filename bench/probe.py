@@ -161,17 +161,19 @@ def _print_seeds(results: list, world: str) -> None:
 
 def _print_timings(results: list) -> None:
     print(
-        "\n| seed | build wall s | probe wall s | training s | evaluation s | training / "
-        "evaluation | probe peak RSS MB | build peak RSS MB |"
+        "\n| seed | build wall s (CPU s) | probe wall s (CPU s) | training s | evaluation s "
+        "| training / evaluation | probe peak RSS MB | build peak RSS MB |"
     )
     print("| ---: " * 8 + "|")
     for seed, _, build, probe, rows in results:
         train = sum(r["train_seconds"] or 0 for r in rows)
         evaluation = sum(r["eval_seconds"] or 0 for r in rows)
+        built = "n/a" if build is None else f"{build['wall_s']:.0f} ({build['cpu_s']:.0f})"
+        build_rss = "n/a" if build is None else f"{build['peak_rss_mb']:.0f}"
         print(
-            f"| {seed} | {build['wall_s']:.0f} | {probe['wall_s']:.0f} | {train:.0f} "
+            f"| {seed} | {built} | {probe['wall_s']:.0f} ({probe['cpu_s']:.0f}) | {train:.0f} "
             f"| {evaluation:.0f} | {train / evaluation:.2f}x | {probe['peak_rss_mb']:.0f} "
-            f"| {build['peak_rss_mb']:.0f} |"
+            f"| {build_rss} |"
         )
 
 
