@@ -24,6 +24,8 @@ from tessy_factory.probe.results import (
     store_outcome,
 )
 from tessy_factory.probe.runner import Evaluator, run_baseline, run_mode
+from tessy_factory.report_html.data import Publication, gather
+from tessy_factory.report_html.render import html_path, render
 from tessy_factory.sources import Prompt
 
 
@@ -118,17 +120,22 @@ def skip_modes(
 
 @task(name="probe-report", cache_policy=NO_CACHE)
 def show_probe(key: ProbeKey, home: FactoryHome) -> str:
-    """The version's probe table, as markdown; the home's report of the build that
-    published the version gains it (or has it replaced) when the build is this factory's."""
+    """The version's probe table, as markdown. When this factory built the version, the
+    home's reports of that build (markdown and HTML) gain the table, or have it replaced."""
     with connect(home.database) as con:
         table = probe_table(probe_rows(con, key.repo_id, key.version))
         section = probe_markdown(con, key.repo_id)
         found = con.execute(
             sql("probe_release_run"), {"repo_id": key.repo_id, "version": key.version}
         ).fetchone()
-    if found is not None:
-        report = home.reports / f"{found[0]}.md"
+        if found is None:
+            return table
+        run_id, location = found
+        report, html = home.reports / f"{run_id}.md", html_path(home, run_id)
         if report.is_file():
             report.write_text(with_probe_section(report.read_text(encoding="utf-8"), section))
-            get_run_logger().info("the probe table is in the build report %s", report)
+            get_run_logger().info("the probe table is in the build's report %s", report)
+        if html.is_file():
+            data = gather(con, run_id, Publication(key.version, location), releasing=True)
+            html.write_text(render(data), encoding="utf-8")
     return table
