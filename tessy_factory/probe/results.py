@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from tessy_factory.db import sql
+from tessy_factory.probe.config import BASELINE
 
 
 @dataclass
@@ -122,7 +123,7 @@ def probe_table(rows: Sequence[dict], *, versioned: bool = False) -> str:
     ]
     for row in rows:
         cells = [row["version"]] if versioned else []
-        mode = row["mode"] + (" (baseline)" if row["mode"] == "untrained" else "")
+        mode = row["mode"] + (" (baseline)" if row["mode"] == BASELINE else "")
         if row["status"] != "done":
             cells += [mode, f"skipped: {row['reason']}"] + [""] * (len(head) - len(cells) - 2)
             lines.append("| " + " | ".join(cells) + " |")
