@@ -208,3 +208,34 @@ CREATE TABLE IF NOT EXISTS predictors (
     run_id        VARCHAR NOT NULL,
     created_at    TIMESTAMP NOT NULL
 );
+
+-- Downstream probes (tessy_factory/probe): per published version, probe config (its hash)
+-- and mode (or `untrained`, the student before fine-tuning), how the student fine-tuned on
+-- that mode's rows did on held-out problems. A re-run of a probe skips its `done` modes.
+CREATE TABLE IF NOT EXISTS probe_results (
+    repo_id              VARCHAR NOT NULL,
+    version              VARCHAR NOT NULL,
+    probe_hash           VARCHAR NOT NULL,   -- fingerprint of the probe config, dataset left out
+    mode                 VARCHAR NOT NULL,   -- a generation mode, or untrained
+    status               VARCHAR NOT NULL,   -- done | skipped
+    reason               VARCHAR,            -- why skipped
+    probe_name           VARCHAR NOT NULL,
+    student_model        VARCHAR NOT NULL,
+    train_rows           INTEGER,            -- rows fine-tuned on
+    rows_too_long        INTEGER,            -- rows left out: over training.max_length
+    problems             INTEGER,
+    samples              INTEGER,
+    generated            INTEGER,
+    accepted             INTEGER,
+    pass_at              JSON,               -- {"1": 0.41, "5": ...}
+    phrase_per_1k_tokens DOUBLE,             -- mean over the generated answers' thinking
+    student_nll          DOUBLE,             -- the untrained student's, per token, mean
+    train_loss           JSON,               -- the loss of every step
+    epoch_loss           JSON,               -- mean loss per epoch
+    train_seconds        DOUBLE,
+    eval_seconds         DOUBLE,
+    checkpoint           VARCHAR,            -- kept fine-tuned student (keep_checkpoints)
+    config               JSON NOT NULL,
+    finished_at          TIMESTAMP NOT NULL,
+    PRIMARY KEY (repo_id, version, probe_hash, mode)
+);

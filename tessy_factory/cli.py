@@ -1,4 +1,5 @@
-"""The `tessy` command line: run builds, list them, show reports, build miniature models."""
+"""The `tessy` command line: run builds, list them, show reports, build miniature models,
+probe a dataset version downstream."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tessy_factory.miniature.styles import DEFAULT_WORLD, WORLDS
 from tessy_factory.owner import recorded_owner, shown_status
 from tessy_factory.predictors.config import load_training_config
 from tessy_factory.predictors.registry import registered
+from tessy_factory.probe.config import load_probe_config
 
 app = typer.Typer(
     help="Tessy Factory: synthesise student-consistent SFT data.", no_args_is_help=True
@@ -114,6 +116,35 @@ def build(
     console.print(f"report:  {result.report}")
     if result.dataset is not None:
         console.print(f"load it: datasets.load_dataset({result.dataset!r}, split='train')")
+
+
+@app.command()
+def probe(
+    config: Annotated[
+        Path, typer.Argument(help="YAML probe config, e.g. configs/probe-demo.yaml.")
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option(help="Probe this version (default: the config's dataset.version)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Fine-tune the student on each mode's rows of a dataset version and judge it on held-out
+    problems; re-running it skips the modes it finished."""
+    overrides = _home_override(home) | ({"dataset.version": version} if version else {})
+    _flow_config(load_probe_config, config, overrides, None)
+    from flows.probe import probe_dataset
+
+    options = (["--version", version] if version else []) + (["--home", str(home)] if home else [])
+    again = shlex.join(["tessy", "probe", str(config), *options])
+    try:
+        result = probe_dataset(str(config), overrides)
+    except EXPECTED_FAILURES as exc:
+        _fail(exc, code=1, then=f" (finished modes are kept; resume with: {again})")
+    console.print(
+        f"\n[green]Probe {result.probe_hash} of {result.repo_id} {result.version}[/green]"
+    )
+    console.print(Markdown(result.table))
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

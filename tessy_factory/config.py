@@ -139,6 +139,12 @@ class DemoSource(SourceBase):
     kind: Literal["demo"] = "demo"
     count: int = Field(24, ge=1, le=10_000, description="Number of demo problems to draw.")
     seed: int = Field(2026, description="Seed of the drawn instances.")
+    split: Literal["build", "probe"] = Field(
+        "build",
+        description="build: the held-out instances a demo build asks; probe: instances whose "
+        "statements differ from every training and every build statement (a downstream "
+        "probe's evaluation problems).",
+    )
 
 
 class HumanEvalSource(SourceBase):

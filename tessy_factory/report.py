@@ -13,6 +13,7 @@ import yaml
 from tessy_factory.curate.funnel import funnel, funnel_markdown
 from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
 from tessy_factory.db import sql
+from tessy_factory.probe.results import probe_markdown
 from tessy_factory.trace_format import thinking_part
 
 # Config keys that name a path on this machine: reports and cards, published beside the
@@ -203,10 +204,20 @@ def build_report(
         "generated samples.\n\n"
         f"{modes_markdown(mode_figures(con, run_id, phrases))}\n"
         f"{style_metrics_markdown(con, run_id)}"
+        f"{_probes_markdown(con, run_id)}"
         "## Quality gate (great-expectations)\n\n"
         f"{quality_md}"
         f"{config_markdown(con, run_id)}"
     )
+
+
+def _probes_markdown(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The downstream probes of the dataset's versions probed so far (`tessy probe`);
+    nothing for a run never recorded, or a dataset never probed."""
+    recorded = con.execute(sql("run_config"), [run_id]).fetchone()
+    if recorded is None:
+        return ""
+    return probe_markdown(con, json.loads(recorded[0])["publish"]["repo_id"])
 
 
 def shared_config(stored: str) -> dict:

@@ -27,6 +27,7 @@ COMMANDS = [
     ["models", "tiny"],
     ["predictors"],
     ["predictors", "train"],
+    ["probe"],
     ["predictors", "list"],
 ]
 

@@ -18,6 +18,7 @@ from tessy_factory.curate.quality import Outcome
 from tessy_factory.db import connect, sql
 from tessy_factory.home import FactoryHome
 from tessy_factory.predictors.config import PredictorTrainingConfig, load_training_config
+from tessy_factory.probe.config import ProbeConfig, load_probe_config
 from tessy_factory.report import build_report
 from tessy_factory.report_html.data import gather, save_quality
 from tessy_factory.report_html.render import render
@@ -26,6 +27,17 @@ ROOT = Path(__file__).parent.parent
 DEMO = ROOT / "configs/demo.yaml"
 # An HTML-like tag outside a code span: the UI renders descriptions as markdown and drops it.
 BARE_TAG = re.compile(r"<[^>\s]+>")
+
+
+# Each flow's config model and loader, by the deployment's entrypoint.
+LOADERS = {
+    "flows/build.py:build_dataset": (BuildConfig, load_config),
+    "flows/train_predictors.py:train_boundary_predictors": (
+        PredictorTrainingConfig,
+        load_training_config,
+    ),
+    "flows/probe.py:probe_dataset": (ProbeConfig, load_probe_config),
+}
 
 
 def deployments() -> list[dict[str, Any]]:
@@ -85,15 +97,18 @@ def test_each_deployment_names_a_config_file_and_runs_with_its_defaults(
     schema = parameter_schema_from_entrypoint(deployment["entrypoint"]).model_dump_for_openapi()
     # What the server checks when the UI's Run button starts the deployment as it is.
     validate(parameters, schema, raise_on_error=True)
-    model = BuildConfig if "build" in deployment["entrypoint"] else PredictorTrainingConfig
-    loader = load_config if model is BuildConfig else load_training_config
+    model, loader = LOADERS[deployment["entrypoint"]]
     assert isinstance(loader(ROOT / parameters["config"], parameters.get("overrides")), model)
 
 
 @pytest.mark.parametrize("deployment", deployments(), ids=lambda d: d["name"])
 def test_each_run_form_field_is_typed_and_described(deployment: dict[str, Any]) -> None:
     schema = parameter_schema_from_entrypoint(deployment["entrypoint"]).model_dump_for_openapi()
-    assert {"config", "overrides", "run_id"} <= set(schema["properties"])
+    # A probe has no run id: the version and its config's hash name it (a re-run resumes).
+    resumed_by_id = "probe" not in deployment["entrypoint"]
+    assert {"config", "overrides"} | ({"run_id"} if resumed_by_id else set()) <= set(
+        schema["properties"]
+    )
     for name, field in schema["properties"].items():
         assert field.get("description"), f"{name} has no description"
         assert not BARE_TAG.search(field["description"]), name
@@ -102,7 +117,7 @@ def test_each_run_form_field_is_typed_and_described(deployment: dict[str, Any]) 
     assert not schema.get("definitions")
 
 
-@pytest.mark.parametrize("model", [BuildConfig, PredictorTrainingConfig])
+@pytest.mark.parametrize("model", [BuildConfig, PredictorTrainingConfig, ProbeConfig])
 def test_config_descriptions_show_markup_as_code(model: type) -> None:
     def descriptions(node: Any) -> list[str]:
         if isinstance(node, dict):

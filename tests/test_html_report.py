@@ -208,3 +208,29 @@ def test_tessy_report_html_prints_the_path_and_serve_serves_it(builds) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_chart_of_more_rows_than_altairs_browser_limit_is_drawn() -> None:
+    import pandas as pd
+
+    from tessy_factory.report_html.charts import distributions_chart
+
+    # 1,000 rows of six metrics: 6,000 values, past altair's 5,000 (a 336-prompt build
+    # failed its report step on it).
+    rows = pd.DataFrame(
+        {
+            "mode": ["tessy", "teacher-only"] * 500,
+            **{
+                metric: [float(i % 17) for i in range(1000)]
+                for metric in (
+                    "phrase_per_1k_tokens",
+                    "teacher_token_share",
+                    "n_switches",
+                    "tfidf_to_student",
+                    "student_nll",
+                    "thinking_tokens",
+                )
+            },
+        }
+    )
+    assert distributions_chart(rows).startswith("<svg")

@@ -43,10 +43,10 @@ from tessy_factory.miniature.train import (
     CLASSIFIER_LABELS,
     IGNORE,
     Shape,
-    _batch,
-    _loss,
+    collate,
     lm_example,
     predictor_example,
+    weighted_loss,
 )
 from tessy_factory.report import count_phrases
 from tessy_factory.trace_format import THINK_OPEN
@@ -356,13 +356,13 @@ def test_the_weighted_loss_with_unit_weights_is_the_models_own_loss(
     )
     torch.manual_seed(0)
     model = model_class(config).eval()  # no dropout: both losses see the same logits
-    ids, labels, mask, weights = _batch(examples, tokenizer.pad_token_id)
+    ids, labels, mask, weights = collate(examples, tokenizer.pad_token_id)
     assert weights.eq(1).all()
     expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-    assert torch.allclose(_loss(model, ids, labels, mask, weights), expected)
+    assert torch.allclose(weighted_loss(model, ids, labels, mask, weights), expected)
     # Weights change the loss only where they are not 1.
     weights[:, -8:] = 5.0
-    assert not torch.allclose(_loss(model, ids, labels, mask, weights), expected)
+    assert not torch.allclose(weighted_loss(model, ids, labels, mask, weights), expected)
 
 
 def reading_rate(traces: list[Trace]) -> float:

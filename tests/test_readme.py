@@ -15,6 +15,7 @@ from tessy_factory.predictors.config import (
     TrainingConfig,
     WindowConfig,
 )
+from tessy_factory.probe.config import ProbeConfig
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -62,3 +63,12 @@ def test_every_predictor_training_key_is_documented():
         "annotator",
         "training",
     }
+
+
+def test_every_probe_key_is_documented():
+    documented = set(re.findall(r"^\| `([\w.]+)` \|", README, flags=re.MULTILINE))
+    # These sections take a build's keys, documented with the build's.
+    shared = ("student.", "verification.", "evaluation.generation.")
+    keys = {key for key in leaf_keys(ProbeConfig) if not key.startswith(shared)}
+    keys |= {"student", "verification", "evaluation.generation"}
+    assert keys <= documented

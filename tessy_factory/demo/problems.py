@@ -5,7 +5,10 @@ reference program, plausible buggy programs, the reasoning steps of the solution
 generator and a pure-Python oracle. The miniature teacher and student models are trained on
 traces of `training_problems`; the demo build asks them `build_problems`. Statements only vary
 in surface words ({name}, {thing}), and those vocabularies are split into disjoint training and
-held-out halves, so no build statement ever equals a training statement.
+held-out halves, so no build statement ever equals a training statement. `probe_problems`
+pair a held-out name with a training thing: every template names both, so a probe statement
+equals neither a training statement (its name) nor a build statement (its thing), and a
+downstream probe evaluates on problems no model and no dataset version has seen.
 
 Everything is kept short and regular because the miniature models must memorise it.
 """
@@ -65,13 +68,19 @@ class DemoProblem:
 
 
 def draw_problem(
-    kind: TaskKind, rng: random.Random, *, held_out: bool, n_cases: int = 5
+    kind: TaskKind,
+    rng: random.Random,
+    *,
+    held_out: bool,
+    n_cases: int = 5,
+    probe: bool = False,
 ) -> DemoProblem:
-    """Draw one instance of `kind`: held-out instances use the held-out surface vocabulary."""
+    """Draw one instance of `kind`: held-out instances use the held-out surface vocabulary;
+    `probe` instances a held-out name with a training thing (see the module docstring)."""
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
-    names = _HELD_OUT_NAMES if held_out else _TRAINING_NAMES
-    things = _HELD_OUT_THINGS if held_out else _TRAINING_THINGS
+    names = _HELD_OUT_NAMES if held_out or probe else _TRAINING_NAMES
+    things = _HELD_OUT_THINGS if held_out and not probe else _TRAINING_THINGS
     template = rng.choice(kind.templates)
     text = template.format(name=rng.choice(names), thing=rng.choice(things))
     return DemoProblem(kind.name, text, _draw_cases(kind, rng, n_cases), kind.solution)
@@ -87,12 +96,18 @@ def build_problems(count: int, seed: int) -> list[DemoProblem]:
     return _problems(count, seed, held_out=True)
 
 
-def _problems(count: int, seed: int, *, held_out: bool) -> list[DemoProblem]:
+def probe_problems(count: int, seed: int) -> list[DemoProblem]:
+    """`count` instances for a downstream probe's evaluation, kinds taken round-robin: no
+    statement equals a training or a build statement."""
+    return _problems(count, seed, held_out=False, probe=True)
+
+
+def _problems(count: int, seed: int, *, held_out: bool, probe: bool = False) -> list[DemoProblem]:
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     rng = random.Random(seed)
     return [
-        draw_problem(TASK_KINDS[index % len(TASK_KINDS)], rng, held_out=held_out)
+        draw_problem(TASK_KINDS[index % len(TASK_KINDS)], rng, held_out=held_out, probe=probe)
         for index in range(count)
     ]
 

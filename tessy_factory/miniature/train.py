@@ -128,12 +128,12 @@ def train_model(
 
 def _fit(model, examples, pad_id, schedule, progress):
     optimiser = torch.optim.AdamW(model.parameters(), lr=schedule.learning_rate, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _warmup_cosine(schedule))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, warmup_cosine(schedule))
     batches = _batches(examples, schedule.batch_size, random.Random(schedule.seed))
     model.train()
     for step in range(schedule.steps):
-        batch = _batch(next(batches), pad_id)
-        loss = _loss(model, *batch)
+        batch = collate(next(batches), pad_id)
+        loss = weighted_loss(model, *batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
@@ -145,7 +145,7 @@ def _fit(model, examples, pad_id, schedule, progress):
     return model
 
 
-def _warmup_cosine(schedule: Schedule) -> Callable[[int], float]:
+def warmup_cosine(schedule: Schedule) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < schedule.warmup:
             return (step + 1) / schedule.warmup
@@ -167,7 +167,7 @@ def _batches(
         yield from batches
 
 
-def _loss(model, ids, labels, mask, weights):
+def weighted_loss(model, ids, labels, mask, weights):
     """Mean cross-entropy over the labelled tokens, weighted per token."""
     logits = model(input_ids=ids, attention_mask=mask).logits
     if isinstance(model, GenerationMixin):
@@ -183,7 +183,7 @@ def _loss(model, ids, labels, mask, weights):
     return (losses * weights).sum() / weights.sum()
 
 
-def _batch(examples: Sequence[Example], pad_id: int):
+def collate(examples: Sequence[Example], pad_id: int):
     width = max(len(example[0]) for example in examples)
     ids = torch.full((len(examples), width), pad_id)
     labels = torch.full((len(examples), width), IGNORE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from tessy_factory.curate.funnel import funnel
 from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
 from tessy_factory.curate.quality import Outcome
 from tessy_factory.db import sql
+from tessy_factory.probe.results import probe_rows
 from tessy_factory.report import ModeFigures, mode_figures, shared_config
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
@@ -69,10 +70,17 @@ class ReportData:
     drops: pd.DataFrame
     quality: list[Outcome]
     samples: list[Sample]
+    # The downstream probes of the dataset's versions (`tessy probe`), latest per mode.
+    probes: list[dict] = field(default_factory=list)
 
     @property
     def repo_id(self) -> str:
         return self.config["publish"]["repo_id"]
+
+    @property
+    def probe_ks(self) -> list[str]:
+        """The k of every pass@k the probes report, in order."""
+        return sorted({k for probe in self.probes for k in probe["pass_at"]}, key=int)
 
     @property
     def gate_failed(self) -> bool:
@@ -129,6 +137,7 @@ def gather(
             Outcome(*row) for row in con.execute(sql("quality_results_of_run"), [run_id]).fetchall()
         ],
         samples=_samples(con, run_id),
+        probes=probe_rows(con, config["publish"]["repo_id"]),
     )
 
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from tessy_factory.config import DemoSource, FileSource, HFSource, HumanEvalSource, SQLSource
 from tessy_factory.db import sql
-from tessy_factory.demo.problems import build_problems
+from tessy_factory.demo.problems import build_problems, probe_problems
 from tessy_factory.sources.humaneval import HUMANEVAL_LICENSE, humaneval_fields, humaneval_problems
 
 Source = DemoSource | HumanEvalSource | FileSource | HFSource | SQLSource
@@ -130,7 +130,8 @@ def source_file(source: Source, base_dir: Path) -> Path | None:
 
 def _read_demo(source: DemoSource, base_dir: Path) -> Iterator[RawRow]:
     label = source_label(source)
-    for index, problem in enumerate(build_problems(source.count, source.seed)):
+    draw = probe_problems if source.split == "probe" else build_problems
+    for index, problem in enumerate(draw(source.count, source.seed)):
         cases = [{"input": stdin, "output": stdout} for stdin, stdout in problem.cases]
         fields = {
             "text": problem.text,
