@@ -441,6 +441,11 @@ async def _final_answer(
         else await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
     )
     pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
+    if written is not None:
+        # The whitespace after the model's own close is format, as the marker is: an answer
+        # asked for apart follows `thinking_close`, which holds it, and counts no token of it.
+        while pieces and not pieces[0].strip():
+            pieces = pieces[1:]
     answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
