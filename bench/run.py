@@ -5,6 +5,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only verify --repeats 5
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
+    .venv/bin/python bench/run.py --only server-profile --samples 24 --concurrency 8
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
     .venv/bin/python bench/run.py --only neardup --docs 100000
     .venv/bin/python bench/run.py --only curation --rows 100000
@@ -22,6 +23,7 @@ import local_engine
 import near_dup
 import sandbox_judge
 import server_pool
+import server_profile
 import torch
 from bench_models import build_bench_models
 
@@ -31,7 +33,8 @@ from tessy_factory.home import FactoryHome
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["local", "server", "verify", "demo", "neardup", "curation"]
+        "--only",
+        choices=["local", "server", "server-profile", "verify", "demo", "neardup", "curation"],
     )
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, help="default 3; 1 for curation (its size)")
@@ -82,6 +85,17 @@ def main() -> None:
         )
         if args.only == "demo":
             return
+    if args.only == "server-profile":
+        print(
+            f"Server benchmark's work: {args.samples} samples, {args.concurrency} in flight "
+            f"(medians of {args.repeats} runs of each schedule)"
+        )
+        server_profile.print_table(
+            server_profile.run(
+                FactoryHome.resolve(None).models, args.samples, args.concurrency, args.repeats
+            )
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
         models = build_bench_models(Path(tmp))
         print(f"{local_engine.describe(models)}, {torch.get_num_threads()} torch threads")

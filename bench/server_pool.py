@@ -5,8 +5,8 @@ The trained miniature teacher and student are each served by `transformers serve
 bench-sized models, they end their thinking and their answers where the problem has them
 end, so samples differ in length as real ones do (the random bench LM ends them at
 arbitrary points or never). The samples are of the demo's three modes, in turn: a
-teacher-only or student-only sample asks for its whole thinking in one request, a TESSY
-sample for 5-10 tokens at a time, so requests differ widely in length. Samples that fail
+teacher-only or student-only sample asks for its whole thinking and answer in one request,
+a TESSY sample for 5-10 tokens at a time, so requests differ widely in length. Samples that fail
 are work all the same.
 
 - per-sample coroutines (the factory): each sample advances as soon as its own request

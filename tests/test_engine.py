@@ -507,6 +507,21 @@ def test_each_model_sees_the_thinking_in_its_own_markers(
     check_sample(sample, GenerationMode.TESSY, config, answered_by="teacher")
 
 
+def test_a_solo_thinker_that_answers_answers_in_its_thinkings_request(
+    writers: Writers, miniature: Path, prompt: str
+) -> None:
+    # Asked apart, a served model's answer cost a second round trip, and its thinking's
+    # request had run on through an answer all the same.
+    teacher = Writer(
+        "teacher",
+        RecordingModel("teacher", str(miniature / "teacher"), writers.teacher.model.config),
+    )
+    mode = GenerationMode.TEACHER_ONLY
+    sample = asyncio.run(generate_sample(prompt, mode, teacher, None, DEMO_GENERATION, seed=0))
+    assert len(teacher.model.prefixes) == 1
+    check_sample(sample, mode, DEMO_GENERATION)
+
+
 def test_only_the_contexts_tail_is_read_and_the_labels_are_the_same(
     writers: Writers, monkeypatch: pytest.MonkeyPatch
 ) -> None:

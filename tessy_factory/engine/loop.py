@@ -206,12 +206,13 @@ async def generate_sample(
         thinkers, answerer = [writers[_SOLO_THINKER[mode]]], writers[_ANSWERER[mode]]
     _check_prompt_fits(prompt, thinkers, answerer, config)
     trace = _Trace(prompt, seed)
+    written = None
     if mode is GenerationMode.TESSY:
         await _cooperative_thinking(trace, teacher, student, config)
     else:
-        await _solo_thinking(trace, thinkers[0], config)
+        written = await _solo_thinking(trace, thinkers[0], config, thinkers[0] is answerer)
     head = trace.close_thinking(config.end_of_thinking)
-    await _final_answer(trace, answerer, head, config)
+    await _final_answer(trace, answerer, head, config, written)
     return trace.sample
 
 
@@ -330,15 +331,26 @@ class _TurnOver:
         return last is None or self.checked_uncut == last + 1
 
 
-async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig) -> None:
+async def _solo_thinking(
+    trace: _Trace, writer: Writer, config: GenerationConfig, answers: bool = False
+) -> Continuation | None:
+    """`writer` thinks alone, in one request. When it `answers` too, the same request goes
+    on through its answer, which is returned (what followed the close of the thinking): one
+    round trip a sample, where asking for the answer apart cost a second one on a server,
+    whose request ran on through an answer all the same, thrown away."""
     started = time.perf_counter()
-    continuation = await trace.continue_as(
-        writer,
-        trace.thinking,
-        config.max_total_tokens,
-        _TurnOver(trace.thinking, config.end_of_thinking),
-    )
+    if answers:
+        budget = config.max_total_tokens + config.answer_max_tokens
+        stop: StopHint = _AnswerOver(trace.thinking, config)
+    else:
+        budget = config.max_total_tokens
+        stop = _TurnOver(trace.thinking, config.end_of_thinking)
+    continuation = await trace.continue_as(writer, trace.thinking, budget, stop)
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
+    if len(pieces) > config.max_total_tokens:
+        # Closed past the cap, in a request with room for the answer: judged as if the
+        # request had stopped at the cap, as a local model does (see `_AnswerOver`).
+        pieces, closed = pieces[: config.max_total_tokens], False
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
     _refuse_loops(trace, config)
@@ -346,6 +358,25 @@ async def _solo_thinking(trace: _Trace, writer: Writer, config: GenerationConfig
         raise GenerationFailed(f"{writer.role} ended its turn inside the thinking block")
     if not closed:
         raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
+    return Continuation(continuation.pieces[len(pieces) :], continuation.ended) if answers else None
+
+
+class _AnswerOver:
+    """The `StopHint` of a solo thinker that answers in the same request: the rest would
+    be thrown away once the thinking is `max_total_tokens` long and still open, or the
+    answer is past `answer_max_tokens`; the sample fails either way."""
+
+    def __init__(self, thinking: str, config: GenerationConfig) -> None:
+        self.closes = _TurnOver(thinking, config.end_of_thinking)
+        self.config = config
+        self.closed_at: int | None = None  # pieces up to the one that closed the thinking
+
+    def __call__(self, pieces: list[str]) -> bool:
+        if self.closed_at is None:
+            if not self.closes(pieces):
+                return len(pieces) >= self.config.max_total_tokens
+            self.closed_at = len(pieces)
+        return len(pieces) - self.closed_at > self.config.answer_max_tokens
 
 
 def _until_close(pieces: list[str], before: str, markers: list[str]) -> tuple[list[str], bool]:
@@ -394,15 +425,31 @@ def _refuse_loops(trace: _Trace, config: GenerationConfig) -> None:
         )
 
 
-async def _final_answer(trace: _Trace, writer: Writer, head: str, config: GenerationConfig) -> None:
-    """`writer` answers after the closed thinking `head` (see `_Trace.close_thinking`)."""
+async def _final_answer(
+    trace: _Trace,
+    writer: Writer,
+    head: str,
+    config: GenerationConfig,
+    written: Continuation | None = None,
+) -> None:
+    """`writer` answers after the closed thinking `head` (see `_Trace.close_thinking`), or
+    has answered already: `written`, what followed the close in its thinking's request."""
     started = time.perf_counter()
-    continuation = await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
+    continuation = (
+        written
+        if written is not None
+        else await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
+    )
     pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
+    if written is not None:
+        # The whitespace after the model's own close is format, as the marker is: an answer
+        # asked for apart follows `thinking_close`, which holds it, and counts no token of it.
+        while pieces and not pieces[0].strip():
+            pieces = pieces[1:]
     answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
-    if not continuation.ended:
+    if not continuation.ended or len(continuation.pieces) > config.answer_max_tokens:
         # Cut off at the cap: a truncated answer is not a sample to train on.
         raise GenerationFailed(
             f"{writer.role}'s answer did not end within {config.answer_max_tokens} tokens"

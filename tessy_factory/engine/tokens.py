@@ -42,6 +42,11 @@ class Encoding:
 
 def count_tokens(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
     """The number of `tokenizer`'s tokens in `text`, without special tokens."""
+    backend = _plain_backend(tokenizer)
+    if backend is not None:
+        # Without the Python wrapping of the tokenizer's call, which costs as much again
+        # for a served model's prefix, counted before every request it sends.
+        return len(backend.encode(text, add_special_tokens=False))
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
