@@ -10,7 +10,7 @@ VENV=.venv-vllm
 VLLM_VERSION=0.32.0
 
 stamp=$VENV/.installed
-want=$(sha256sum "$0" | cut -d' ' -f1)
+want=$(sha256sum scripts/setup-vllm.sh | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
