@@ -5,6 +5,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only verify --repeats 5
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
+    .venv/bin/python bench/run.py --only server --server transformers vllm
     .venv/bin/python bench/run.py --only server-profile --samples 24 --concurrency 8
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
     .venv/bin/python bench/run.py --only neardup --docs 100000
@@ -29,6 +30,11 @@ from bench_models import build_bench_models
 
 from tessy_factory.home import FactoryHome
 
+SERVER_NAMES = {
+    "transformers": "transformers serve --continuous-batching",
+    "vllm": "vLLM (CPU build)",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,6 +46,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="default 3; 1 for curation (its size)")
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--server",
+        nargs="+",
+        choices=sorted(server_pool.SERVERS),
+        default=["transformers"],
+        help="server benchmark: the servers to run it on, one after the other (vllm needs "
+        "scripts/setup-vllm.sh)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="judging: 0 is one per core")
     parser.add_argument("--sandboxes", nargs="+", default=["bubblewrap", "unshare"])
     parser.add_argument("--docs", type=int, default=100_000, help="near-dup: corpus size")
@@ -106,19 +120,19 @@ def main() -> None:
             )
             local_engine.print_table(local_engine.run(models, args.lengths, args.repeats))
         if args.only in (None, "server"):
-            print(
-                f"\nServers: {args.samples} samples of the miniature models (tessy, "
-                "teacher-only, student-only in turn), "
-                f"{args.concurrency} in flight, "
-                "transformers serve --continuous-batching (medians of",
-                args.repeats,
-                "runs)",
-            )
             # The trained miniature models, built once into the factory home if missing.
             models_root = FactoryHome.resolve(None).models
-            server_pool.print_table(
-                server_pool.run(models_root, args.samples, args.concurrency, args.repeats)
-            )
+            for server in args.server:
+                print(
+                    f"\nServers: {args.samples} samples of the miniature models (tessy, "
+                    f"teacher-only, student-only in turn), {args.concurrency} in flight, "
+                    f"{SERVER_NAMES[server]} (medians of {args.repeats} runs)"
+                )
+                server_pool.print_table(
+                    server_pool.run(
+                        models_root, args.samples, args.concurrency, args.repeats, server
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Benchmark: the openai backend's per-sample coroutines against a lock-step pool.
 
-The trained miniature teacher and student are each served by `transformers serve
---continuous-batching` on loopback, with their trained predictors: unlike random
+The trained miniature teacher and student are each served on loopback, by `transformers
+serve --continuous-batching` or by vLLM's CPU build (`SERVERS`), with their trained
+predictors: unlike random
 bench-sized models, they end their thinking and their answers where the problem has them
 end, so samples differ in length as real ones do (the random bench LM ends them at
 arbitrary points or never). The samples are of the demo's three modes, in turn: a
@@ -16,7 +17,8 @@ are work all the same.
   next pool starts when the whole pool is done.
 
 Both use the same loop, predictors and batched classification; throughput is tokens
-written per second of wall time.
+written per second of wall time. Beside them, `plain`: every prompt's teacher completion of
+up to 128 tokens, all at once, no loop: what the server itself delivers.
 """
 
 from __future__ import annotations
@@ -24,18 +26,24 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 from tessy_factory.config import GenerationConfig, GenerationMode, ModelConfig, PredictorConfig
 from tessy_factory.demo.problems import build_problems
+from tessy_factory.engine import transformers_server, vllm_server
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.loop import Writer, generate_sample
 from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.text_model import Continuation, GenerationFailed
-from tessy_factory.engine.transformers_server import serving
 from tessy_factory.miniature.build import ensure_miniature
 
+# How each server kind is started on the model directories.
+SERVERS = {
+    "transformers": partial(transformers_server.serving, continuous_batching=True),
+    "vllm": vllm_server.serving,
+}
 GENERATION = GenerationConfig(max_total_tokens=512, answer_max_tokens=256)
 CHUNKS = {"teacher": 10, "student": 5}
 
@@ -159,6 +167,21 @@ async def lock_step_pools(writers, jobs: list[Job], concurrency: int) -> list[bo
     return outcomes
 
 
+# Plain completions: the server's own throughput, without the TESSY loop or predictors.
+PLAIN_TOKENS = 128
+
+
+async def plain_completions(writers, jobs: list[Job], concurrency: int) -> list[bool]:
+    """Every prompt's teacher thinking, up to `PLAIN_TOKENS` tokens, all sent at once."""
+    model = writers["teacher"].model
+
+    async def one(seed: int, prompt: str) -> bool:
+        await model.complete(model.prompt_text(prompt), PLAIN_TOKENS, None, seed)
+        return True
+
+    return await asyncio.gather(*(one(seed, prompt) for seed, (prompt, _) in enumerate(jobs)))
+
+
 def timed(schedule, writers, jobs, concurrency) -> tuple[float, int, int]:
     """(seconds, tokens written, samples that succeeded)."""
     for writer in writers.values():
@@ -169,20 +192,23 @@ def timed(schedule, writers, jobs, concurrency) -> tuple[float, int, int]:
     return seconds, sum(w.model.tokens for w in writers.values()), sum(outcomes)
 
 
-def run(models_root: Path, samples: int, concurrency: int, repeats: int) -> dict:
+def run(
+    models_root: Path, samples: int, concurrency: int, repeats: int, server: str = "transformers"
+) -> dict:
     miniature = ensure_miniature(models_root)
     problems = build_problems(samples, 2026)
     jobs = [(problems[i].text, MODES[i % len(MODES)]) for i in range(samples)]
     dirs = [str(miniature / "teacher"), str(miniature / "student")]
-    with serving(dirs, continuous_batching=True) as (teacher_url, student_url):
+    with SERVERS[server](dirs) as (teacher_url, student_url):
         urls = {"teacher": teacher_url, "student": student_url}
         ours = served_writers(miniature, urls, CountingServedModel)
         theirs = served_writers(miniature, urls, LockStepModel)
         asyncio.run(coroutines(ours, jobs[:3], 3))  # warm the servers up
-        results = {"coroutines": [], "lock-step": []}
+        results = {"coroutines": [], "lock-step": [], "plain": []}
         for _ in range(repeats):
             results["lock-step"].append(timed(lock_step_pools, theirs, jobs, concurrency))
             results["coroutines"].append(timed(coroutines, ours, jobs, concurrency))
+            results["plain"].append(timed(plain_completions, ours, jobs, concurrency))
     return results
 
 

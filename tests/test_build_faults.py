@@ -19,7 +19,8 @@ from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
 from tessy_factory.db import connect
 from tessy_factory.engine.local_model import ModelLoadError
-from tessy_factory.engine.transformers_server import Server, free_port, running
+from tessy_factory.engine.loopback import Server, free_port
+from tessy_factory.engine.transformers_server import running
 from tessy_factory.miniature.build import miniature_dir
 
 N_PROMPTS = 3

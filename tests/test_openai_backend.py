@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from config_file import config_file
 from sample_contract import check_sample
+from served_config import demo_build, served_config
 
 from flows.build import build_dataset
-from tessy_factory.config import BuildConfig, GenerationMode, ModelConfig
+from tessy_factory.config import GenerationMode, ModelConfig
 from tessy_factory.db import connect
 from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine.local_model import ModelLoadError
@@ -26,8 +27,6 @@ from tessy_factory.engine.transformers_server import serving
 from tessy_factory.engine.writers import load_writers
 from tessy_factory.miniature.build import miniature_dir
 
-GENERATION = {"max_total_tokens": 512, "answer_max_tokens": 128}
-
 
 @pytest.fixture(scope="module")
 def servers(models_root: Path) -> Iterator[dict[str, str]]:
@@ -35,30 +34,6 @@ def servers(models_root: Path) -> Iterator[dict[str, str]]:
     root = miniature_dir(models_root)
     with serving([str(root / "teacher"), str(root / "student")]) as urls:
         yield dict(zip(("teacher", "student"), urls, strict=True))
-
-
-def served_config(
-    servers: dict[str, str], models_root: Path, build: dict | None = None, **generation
-) -> BuildConfig:
-    """A build config whose teacher and student are the served miniature models; `build`
-    holds further top-level keys."""
-    root = miniature_dir(models_root)
-    roles = {
-        role: {
-            "model": f"miniature:{role}",
-            "chunk_tokens": chunk,
-            "temperature": 0.3,
-            "backend": "openai",
-            "base_url": servers[role],
-            # A pinned server answers only to the name it was started with.
-            "served_model": str(root / role),
-            "max_retries": 1,
-        }
-        for role, chunk in (("teacher", 10), ("student", 5))
-    }
-    return BuildConfig.model_validate(
-        {**roles, "generation": {**GENERATION, **generation}, **(build or {})}
-    )
 
 
 def prompt(index: int = 0) -> str:
@@ -87,14 +62,8 @@ def test_tessy_and_a_baseline_through_servers_keep_the_sample_contract(servers, 
 def test_a_build_on_servers_stores_every_sample_with_time_per_model(
     servers, models_root, tmp_path, prefect_harness
 ):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(models_root, target_is_directory=True)
-    build = {
-        "home": str(home),
-        "sources": [{"kind": "demo", "count": 3, "seed": 2026}],
-        "curation": {"min_rows_to_publish": 0},
-    }
+    build = demo_build(tmp_path, models_root, 3, min_rows_to_publish=0)
+    home = Path(build["home"])
     config = served_config(
         servers, models_root, build, modes=["tessy", "student-only"], concurrency=4
     )

@@ -23,8 +23,9 @@ from scripted_server import scripted, url
 from flows.build import build_dataset
 from tessy_factory.config import BuildConfig, ModelConfig
 from tessy_factory.db import connect
+from tessy_factory.engine.loopback import Server
 from tessy_factory.engine.openai_model import EndpointError, OpenAIModel
-from tessy_factory.engine.transformers_server import Server, running
+from tessy_factory.engine.transformers_server import running
 from tessy_factory.miniature.build import miniature_dir
 
 

@@ -22,13 +22,14 @@ from tessy_factory.trace_format import THINK_OPEN
 
 @dataclass(frozen=True)
 class Shape:
-    """Size of a miniature Qwen3 model."""
+    """Size of a miniature Qwen3 model; `head_dim` defaults to hidden / heads."""
 
     hidden: int
     layers: int
     heads: int = 4
     kv_heads: int = 2
     mlp_ratio: int = 3
+    head_dim: int | None = None
 
     def config(self, vocab_size: int, **extra: object) -> Qwen3Config:
         return Qwen3Config(
@@ -38,7 +39,7 @@ class Shape:
             num_hidden_layers=self.layers,
             num_attention_heads=self.heads,
             num_key_value_heads=self.kv_heads,
-            head_dim=self.hidden // self.heads,
+            head_dim=self.head_dim or self.hidden // self.heads,
             max_position_embeddings=2048,
             tie_word_embeddings=True,
             **extra,
