@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.task_runners import TaskRunner
 
 from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
@@ -23,9 +26,10 @@ from tasks.runs import (
     open_run,
 )
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
-from tasks.verification import check_tests, verify
+from tasks.verification import check_tests, run_verification
 from tessy_factory.artifacts import gate_failure
-from tessy_factory.config import load_config
+from tessy_factory.config import BuildConfig, load_config
+from tessy_factory.execution import dask_runner
 from tessy_factory.home import FactoryHome
 
 
@@ -80,8 +84,10 @@ def build_dataset(
         load_prompts(run_id, build.sources, home, config_dir)
         check_tests(run_id, build.verification, home)
         settle_prompts(run_id, home)
-        run_generation(run_id, build, home)
-        verify(run_id, build.verification, home)
+        # Generation and verification on the configured runner; the rest stays here.
+        with _runner(build) as runner:
+            run_generation(run_id, build, home, runner)
+            run_verification(run_id, build, home, runner)
         quality = curate_run(run_id, build, home, eval_items)
         quality = quality.plus(measure_run(run_id, build, home))
         releasing = quality.success and not dry_run
@@ -108,3 +114,14 @@ def build_dataset(
         report=str(home.reports / f"{run_id}.md"),
         rows=release.n_rows,
     )
+
+
+@contextmanager
+def _runner(build: BuildConfig) -> Iterator[TaskRunner | None]:
+    """The build's DaskTaskRunner, started (with its LocalCluster, when it starts one) for
+    the block and closed after it; None for the local runner."""
+    if build.execution.task_runner == "local":
+        yield None
+        return
+    with dask_runner(build.execution) as runner:
+        yield runner
