@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.task_runners import TaskRunner
 
 from tasks.curation import curate_run, read_eval_sets
 from tasks.generation import run_generation
@@ -28,8 +25,8 @@ from tasks.runs import (
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
 from tasks.verification import check_tests, run_verification
 from tessy_factory.artifacts import gate_failure
-from tessy_factory.config import BuildConfig, load_config
-from tessy_factory.execution import dask_runner
+from tessy_factory.config import load_config
+from tessy_factory.execution import open_runner
 from tessy_factory.home import FactoryHome
 
 
@@ -85,7 +82,7 @@ def build_dataset(
         check_tests(run_id, build.verification, home)
         settle_prompts(run_id, home)
         # Generation and verification on the configured runner; the rest stays here.
-        with _runner(build) as runner:
+        with open_runner(build.execution) as runner:
             run_generation(run_id, build, home, runner)
             run_verification(run_id, build, home, runner)
         quality = curate_run(run_id, build, home, eval_items)
@@ -114,14 +111,3 @@ def build_dataset(
         report=str(home.reports / f"{run_id}.md"),
         rows=release.n_rows,
     )
-
-
-@contextmanager
-def _runner(build: BuildConfig) -> Iterator[TaskRunner | None]:
-    """The build's DaskTaskRunner, started (with its LocalCluster, when it starts one) for
-    the block and closed after it; None for the local runner."""
-    if build.execution.task_runner == "local":
-        yield None
-        return
-    with dask_runner(build.execution) as runner:
-        yield runner

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tessy_factory.config import ExecutionConfig
 
 if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
     from prefect_dask import DaskTaskRunner
 
 T = TypeVar("T")
@@ -48,6 +49,33 @@ def one_at_a_time() -> threading.Lock:
     A function, not the lock itself: a Prefect task run on Dask is pickled with the globals
     of its function, and a lock cannot be pickled."""
     return _turn
+
+
+@contextmanager
+def open_runner(execution: ExecutionConfig) -> Iterator[TaskRunner | None]:
+    """The build's DaskTaskRunner, started (with its LocalCluster, when it starts one) for
+    the block and closed after it; None for the local runner, which runs in this process."""
+    if execution.task_runner == "local":
+        yield None
+        return
+    with _api_for_workers(), dask_runner(execution) as runner:
+        yield runner
+
+
+@contextmanager
+def _api_for_workers() -> Iterator[None]:
+    """Name the flow's temporary Prefect API in the settings the block's tasks carry to
+    their workers, when the flow runs on one (no PREFECT_API_URL): a worker would otherwise
+    start a temporary API of its own, seconds per worker process, on the same database."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    if PREFECT_API_URL.value() or not server.running:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
 
 
 def dask_runner(execution: ExecutionConfig) -> DaskTaskRunner:
