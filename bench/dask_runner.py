@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from prefect import flow
 
 from tasks.generation import ShardJob, _pending, run_generation
@@ -29,12 +30,20 @@ from tessy_factory.execution import open_runner
 from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.build import ensure_miniature
 
-RUNNERS = ("local", "dask")
+# (name, task runner, processes, torch threads each): every core each way; and one core
+# each way, where both do the same arithmetic and the difference is the runner's own cost.
+RUNNERS = (
+    ("local", "local", 1, 0),
+    ("dask", "dask", 0, 1),
+    ("local 1 core", "local", 1, 1),
+    ("dask 1 worker", "dask", 1, 1),
+)
 MODES = ["tessy", "student-only"]
 
 
-def build_config(home: Path, runner: str, prompts: int, shard_size: int) -> BuildConfig:
-    cores = os.cpu_count() or 1
+def build_config(
+    home: Path, runner: str, workers: int, prompts: int, shard_size: int
+) -> BuildConfig:
     return BuildConfig.model_validate(
         {
             "home": str(home),
@@ -42,7 +51,7 @@ def build_config(home: Path, runner: str, prompts: int, shard_size: int) -> Buil
             "generation": {"modes": MODES, "max_total_tokens": 128, "answer_max_tokens": 64},
             "execution": {
                 "task_runner": runner,
-                "dask_workers": cores,
+                "dask_workers": workers or os.cpu_count() or 1,
                 "threads_per_worker": 1,
                 "shard_size": shard_size,
             },
@@ -70,21 +79,28 @@ def stages(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, flo
 
 
 def timed_build(
-    root: Path, models_root: Path, runner: str, prompts: int, shard_size: int
+    root: Path, models_root: Path, variant: tuple, prompts: int, shard_size: int
 ) -> tuple[dict, dict]:
     """Seconds of the runner's start, generation, verification and the three together;
     and the bytes a dask run's shards send (`wire_bytes`)."""
     root.mkdir(parents=True)
     (root / "models").symlink_to(models_root, target_is_directory=True)
     home = FactoryHome.resolve(root)
-    config = build_config(root, runner, prompts, shard_size)
+    _, runner, workers, threads = variant
+    config = build_config(root, runner, workers, prompts, shard_size)
     run_id = f"bench-{runner}"
     open_run(run_id, config, home, sources={})
     load_prompts(run_id, config.sources, home, root)
     check_tests(run_id, config.verification, home)
     settle_prompts(run_id, home)
     slots, _ = _pending(run_id, config, home)
-    times = stages(run_id, config, home)
+    cores = torch.get_num_threads()
+    # A dask worker runs torch on one thread (Dask's default); the local runner on `threads`.
+    torch.set_num_threads(threads or cores)
+    try:
+        times = stages(run_id, config, home)
+    finally:
+        torch.set_num_threads(cores)
     with connect(home.database) as con:
         samples = con.execute("SELECT count(*) FROM generations WHERE status = 'ok'").fetchone()[0]
     times["samples"] = samples
@@ -94,18 +110,18 @@ def timed_build(
 
 def run(models_root: Path, prompts: int, repeats: int, shard_size: int) -> tuple[dict, dict]:
     """Per runner, the medians of each measure over `repeats` builds, alternating order;
-    and the bytes over the wire of the last dask build."""
+    and the bytes over the wire of the last build (its rows are the same on either runner)."""
     from prefect.testing.utilities import prefect_test_harness
 
     ensure_miniature(models_root)
-    results: dict[str, list[dict]] = {runner: [] for runner in RUNNERS}
+    results: dict[str, list[dict]] = {variant[0]: [] for variant in RUNNERS}
     with prefect_test_harness(server_startup_timeout=180), tempfile.TemporaryDirectory() as tmp:
         for repeat in range(repeats):
             order = RUNNERS if repeat % 2 == 0 else RUNNERS[::-1]
-            for runner in order:
-                root = Path(tmp) / f"{runner}-{repeat}"
-                times, wire = timed_build(root, models_root, runner, prompts, shard_size)
-                results[runner].append(times)
+            for index, variant in enumerate(order):
+                root = Path(tmp) / f"{repeat}-{index}"
+                times, wire = timed_build(root, models_root, variant, prompts, shard_size)
+                results[variant[0]].append(times)
     medians = {
         runner: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for runner, runs in results.items()
@@ -119,9 +135,10 @@ def print_table(medians: dict) -> None:
     print(f"|---|{'---|' * len(keys)}")
     for runner, values in medians.items():
         print(f"| {runner} | {' | '.join(f'{values[k]:.1f}' for k in keys)} |")
-    for key in ("total s", "generate s"):
-        ratio = medians["dask"][key] / medians["local"][key]
-        print(f"dask / local, {key.removesuffix(' s')}: {ratio:.2f}x ({ratio - 1:+.0%})")
+    for dask, local in (("dask", "local"), ("dask 1 worker", "local 1 core")):
+        for key in ("total s", "generate s"):
+            ratio = medians[dask][key] / medians[local][key]
+            print(f"{dask} / {local}, {key.removesuffix(' s')}: {ratio:.2f}x ({ratio - 1:+.0%})")
 
 
 def wire_bytes(root: Path, slots: list, job: object) -> dict:

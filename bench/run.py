@@ -77,12 +77,12 @@ def main() -> None:
             FactoryHome.resolve(None).models, args.samples, args.repeats, args.shard_size
         )
         dask_runner.print_table(medians)
-        print("\nBytes over the wire (pickled, the last dask build):")
+        print("\nBytes over the wire (pickled as Dask sends them; the rows of the last build):")
         dask_runner.print_wire(wire)
         print("\nThe DuckDB writer: generations rows upserted per second, as shards are stored")
         dask_runner.print_rates(
             [
-                dask_runner.writer_rate(2000, shard, chars, args.repeats)
+                dask_runner.writer_rate(500, shard, chars, args.repeats)
                 for chars in (2_000, 16_000)
                 for shard in (8, 64)
             ]

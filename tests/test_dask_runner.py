@@ -44,7 +44,7 @@ def build_config(home: Path, **execution: object) -> BuildConfig:
         {
             "home": str(home),
             "sources": [{"kind": "demo", "count": N_PROMPTS, "seed": 11}],
-            "generation": {"modes": MODES, "max_total_tokens": 256, "answer_max_tokens": 96},
+            "generation": {"modes": MODES, "max_total_tokens": 128, "answer_max_tokens": 64},
             "verification": {"workers": 1},
             "curation": {"min_rows_to_publish": 1, "metrics": {"enabled": False}},
             "execution": execution,
