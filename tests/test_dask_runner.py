@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from config_file import config_file
 
@@ -162,41 +163,48 @@ def cluster(tmp_path):
 
 
 def kill_a_busy_worker(cluster: Cluster, home: Path, run_id: str, killed: list) -> None:
-    """Once a shard is stored, kill -9 the worker process that is running another."""
+    """Once a shard is stored and while samples are still missing, kill -9 a worker
+    process that is running a shard."""
     from distributed import Client
 
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and not stored(home, run_id):
-        time.sleep(0.5)
     with Client(cluster.address, timeout=60) as client:
+        pids = client.run(os.getpid)
         while time.monotonic() < deadline:
-            busy = client.run(lambda dask_worker: dask_worker.state.executing_count)
-            pids = client.run(os.getpid)
-            running = [pids[address] for address, count in busy.items() if count]
-            if running:
-                before = stored(home, run_id)
-                os.kill(running[0], signal.SIGKILL)
-                killed.append((running[0], before))
-                return
+            done = stored(home, run_id)
+            if done is not None and done >= N_PROMPTS * len(MODES):
+                return  # too late: generation is over
+            if done:
+                busy = client.run(lambda dask_worker: dask_worker.state.executing_count)
+                running = [pids[address] for address, count in busy.items() if count]
+                if running:
+                    os.kill(running[0], signal.SIGKILL)
+                    killed.append((running[0], done))
+                    return
             time.sleep(0.2)
 
 
-def stored(home: Path, run_id: str) -> int:
+def stored(home: Path, run_id: str) -> int | None:
+    """Samples stored so far; None when the build's own open, in this process, collided
+    with this one's (both put the schema in place)."""
     database = home / "factory.duckdb"
     if not database.exists():
         return 0
-    with connect(database) as con:
-        return con.execute(
-            "SELECT count(*) FROM generations WHERE run_id = ?", [run_id]
-        ).fetchone()[0]
+    try:
+        with connect(database) as con:
+            return con.execute(
+                "SELECT count(*) FROM generations WHERE run_id = ?", [run_id]
+            ).fetchone()[0]
+    except duckdb.Error:
+        return None
 
 
 def test_a_worker_killed_mid_build_loses_and_duplicates_nothing(
     local_rows, cluster, tmp_path, models_root, prefect_harness
 ):
     home = make_home(tmp_path / "build", models_root)
-    config = build_config(home, task_runner="dask", dask_address=cluster.address, shard_size=2)
-    killed: list[int] = []
+    config = build_config(home, task_runner="dask", dask_address=cluster.address, shard_size=1)
+    killed: list[tuple[int, int]] = []
     killer = threading.Thread(
         target=kill_a_busy_worker, args=(cluster, home, "kill-1", killed), daemon=True
     )
@@ -204,6 +212,7 @@ def test_a_worker_killed_mid_build_loses_and_duplicates_nothing(
     build_dataset(config_file(config), run_id="kill-1", dry_run=True)
     killer.join(timeout=60)
     # A worker process died running a shard while samples were still being generated.
+    assert killed, "no worker was running a shard while samples were missing"
     pid, stored_before = killed[0]
     assert pid in {worker.pid for worker in cluster.workers}
     assert 0 < stored_before < N_PROMPTS * len(MODES)
