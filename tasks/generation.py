@@ -6,6 +6,11 @@ with back-off (`generation.server_retries`, `server_retry_delay_s`), each retry 
 the samples already stored. Once the retries are spent, the unfinished samples are stored
 as failed with the server's fault, the build goes on to verify, report and gate what it
 has, and a re-run of the build generates them.
+
+With `execution.task_runner: dask` the same slots are cut into shards, each a task
+`generate-shard` on a Dask worker that returns its rows; the flow's process stores them
+(`tessy_factory/execution.py`). Both runners write a slot's attempts with `_attempts`,
+which hands each row to a sink: the database at once (local), or the shard's rows (dask).
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Both open the judge the same way: the configured sandbox, which must first pass its
 self-check (`tessy_factory.verify.selfcheck`), so a weakened sandbox stops the build before
 any generated code runs.
+
+Samples are judged in batches (`_judged`): here, stored batch by batch, or with
+`execution.task_runner: dask` as tasks `verify-shard` on Dask workers, each worker opening
+its judge once, and the flow's process storing each shard's verdicts.
 """
 
 from __future__ import annotations
