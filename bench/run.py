@@ -10,15 +10,18 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
     .venv/bin/python bench/run.py --only neardup --docs 100000
     .venv/bin/python bench/run.py --only curation --rows 100000
+    .venv/bin/python bench/run.py --only dask --samples 12 --shard-size 4 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
 import curation
+import dask_runner
 import demo_engine
 import local_engine
 import near_dup
@@ -40,7 +43,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only",
-        choices=["local", "server", "server-profile", "verify", "demo", "neardup", "curation"],
+        choices=[
+            "local",
+            "server",
+            "server-profile",
+            "verify",
+            "demo",
+            "neardup",
+            "curation",
+            "dask",
+        ],
     )
     parser.add_argument("--lengths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--repeats", type=int, help="default 3; 1 for curation (its size)")
@@ -58,6 +70,7 @@ def main() -> None:
     parser.add_argument("--sandboxes", nargs="+", default=["bubblewrap", "unshare"])
     parser.add_argument("--docs", type=int, default=100_000, help="near-dup: corpus size")
     parser.add_argument("--rows", type=int, default=100_000, help="curation: generated rows")
+    parser.add_argument("--shard-size", type=int, default=4, help="dask: samples per shard")
     args = parser.parse_args()
     if args.only in (None, "neardup"):
         print(
@@ -78,6 +91,30 @@ def main() -> None:
         if args.only == "curation":
             return
     args.repeats = args.repeats or 3
+    if args.only in (None, "dask"):
+        # --samples counts prompts here: each is written in two modes.
+        print(
+            f"\nDask runner against the local runner: {args.samples} demo prompts x (tessy, "
+            f"student-only), generation and verification, a LocalCluster of {os.cpu_count()} "
+            f"single-threaded workers, shards of {args.shard_size} (medians of {args.repeats} "
+            "alternating runs)"
+        )
+        medians, wire = dask_runner.run(
+            FactoryHome.resolve(None).models, args.samples, args.repeats, args.shard_size
+        )
+        dask_runner.print_table(medians)
+        print("\nBytes over the wire (pickled as Dask sends them; the rows of the last build):")
+        dask_runner.print_wire(wire)
+        print("\nThe DuckDB writer: generations rows upserted per second, as shards are stored")
+        dask_runner.print_rates(
+            [
+                dask_runner.writer_rate(500, shard, chars, args.repeats)
+                for chars in (2_000, 16_000)
+                for shard in (8, 64)
+            ]
+        )
+        if args.only == "dask":
+            return
     if args.only in (None, "verify"):
         print(
             f"Judging the 164 HumanEval reference solutions, {args.workers or 'one per core'} "

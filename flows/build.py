@@ -23,9 +23,10 @@ from tasks.runs import (
     open_run,
 )
 from tasks.sourcing import fingerprint_sources, load_prompts, settle_prompts
-from tasks.verification import check_tests, verify
+from tasks.verification import check_tests, run_verification
 from tessy_factory.artifacts import gate_failure
 from tessy_factory.config import load_config
+from tessy_factory.execution import open_runner
 from tessy_factory.home import FactoryHome
 
 
@@ -80,8 +81,10 @@ def build_dataset(
         load_prompts(run_id, build.sources, home, config_dir)
         check_tests(run_id, build.verification, home)
         settle_prompts(run_id, home)
-        run_generation(run_id, build, home)
-        verify(run_id, build.verification, home)
+        # Generation and verification on the configured runner; the rest stays here.
+        with open_runner(build.execution) as runner:
+            run_generation(run_id, build, home, runner)
+            run_verification(run_id, build, home, runner)
         quality = curate_run(run_id, build, home, eval_items)
         quality = quality.plus(measure_run(run_id, build, home))
         releasing = quality.success and not dry_run

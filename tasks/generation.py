@@ -6,6 +6,11 @@ with back-off (`generation.server_retries`, `server_retry_delay_s`), each retry 
 the samples already stored. Once the retries are spent, the unfinished samples are stored
 as failed with the server's fault, the build goes on to verify, report and gate what it
 has, and a re-run of the build generates them.
+
+With `execution.task_runner: dask` the same slots are cut into shards, each a task
+`generate-shard` on a Dask worker that returns its rows; the flow's process stores them
+(`tessy_factory/execution.py`). Both runners write a slot's attempts with `_attempts`,
+which hands each row to a sink: the database at once (local), or the shard's rows (dask).
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.futures import as_completed
 from prefect.states import State
+from prefect.task_runners import TaskRunner
 from prefect.tasks import exponential_backoff
 
 from tessy_factory.config import BuildConfig, GenerationMode
@@ -28,7 +37,8 @@ from tessy_factory.engine.local_model import LocalModel
 from tessy_factory.engine.loop import Writer, generate_sample
 from tessy_factory.engine.openai_model import EndpointError
 from tessy_factory.engine.text_model import GenerationFailed
-from tessy_factory.engine.writers import load_writers
+from tessy_factory.engine.writers import load_writers, resolve_registered
+from tessy_factory.execution import needing, one_at_a_time, per_process, shards
 from tessy_factory.home import FactoryHome
 from tessy_factory.publish.revisions import settle_revisions
 
@@ -61,10 +71,18 @@ class Slot:
 Writers = tuple[Writer | None, Writer | None]
 
 
-def run_generation(run_id: str, config: BuildConfig, home: FactoryHome) -> None:
+def run_generation(
+    run_id: str, config: BuildConfig, home: FactoryHome, runner: TaskRunner | None = None
+) -> None:
     """Load the models, then generate the missing samples, retrying while a server is down;
     once the retries are spent, the unfinished samples are stored as failed with the
-    reason. A model that cannot load raises ModelLoadError before anything is generated."""
+    reason. A model that cannot load raises ModelLoadError before anything is generated.
+
+    With a `runner` (the build's DaskTaskRunner) the samples are generated in shards on its
+    workers, which load the models themselves, and stored here as each shard completes."""
+    if runner is not None:
+        generate_on_cluster(run_id, config, home, runner)
+        return
     writers = load_models(run_id, config, home)
     if writers is None:
         return
@@ -83,19 +101,87 @@ def run_generation(run_id: str, config: BuildConfig, home: FactoryHome) -> None:
 def load_models(run_id: str, config: BuildConfig, home: FactoryHome) -> Writers | None:
     """The writers, every model loaded and every server answering; None when the run has
     no sample left to write, so a resumed build that only publishes needs no model."""
-    with connect(home.database) as con:
-        release = con.execute(sql("release_of_run"), [run_id]).fetchone()
-    if release is not None:
-        # A version is published once: samples written now could never reach it.
-        get_run_logger().info("generation: the run is released as %s; none to write", release[1])
-        return None
-    slots, _ = _pending(run_id, config, home)
-    if not slots:
+    if not _has_work(run_id, config, home):
         return None
     writers = load_writers(config, home.models, home.database)
     with connect(home.database) as con:
         settle_revisions(run_id, config, home.models, con)
     return writers
+
+
+def _has_work(run_id: str, config: BuildConfig, home: FactoryHome) -> bool:
+    """Whether the run still has samples to write and may write them."""
+    with connect(home.database) as con:
+        release = con.execute(sql("release_of_run"), [run_id]).fetchone()
+    if release is not None:
+        # A version is published once: samples written now could never reach it.
+        get_run_logger().info("generation: the run is released as %s; none to write", release[1])
+        return False
+    slots, _ = _pending(run_id, config, home)
+    return bool(slots)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What a worker needs to write a run's shards, the database left behind: the config
+    (secrets by the name of their environment variable only), where the models are, and the
+    `registered:` predictors resolved to their directories."""
+
+    run_id: str
+    config: BuildConfig
+    models_root: str
+    registered_paths: dict[str, str]
+
+    def writers_key(self) -> str:
+        """What the writers loaded for this job depend on, to load them once per worker."""
+        sections = {role: getattr(self.config, role).model_dump(mode="json") for role in ROLES}
+        modes = [str(mode) for mode in self.config.generation.modes]
+        parts = [sections, modes, self.models_root, self.registered_paths]
+        return "writers:" + json.dumps(parts, sort_keys=True)
+
+
+# The config sections the writers are loaded from.
+ROLES = ("teacher", "student", "teacher_predictor", "student_predictor")
+
+
+def generate_on_cluster(
+    run_id: str, config: BuildConfig, home: FactoryHome, runner: TaskRunner
+) -> None:
+    """Generate the missing samples in shards of `execution.shard_size` on the runner's
+    workers, storing each shard's rows as it completes: this process is the database's one
+    writer, so a crash loses at most the shards in flight, and a shard run twice (its
+    worker lost) writes the same rows again, keyed by sample id."""
+    if not _has_work(run_id, config, home):
+        return
+    with connect(home.database) as con:
+        settle_revisions(run_id, config, home.models, con)
+    logger = get_run_logger()
+    slots, done = _pending(run_id, config, home)
+    parts = shards(slots, config.execution.shard_size)
+    logger.info(
+        "generation: %d samples to write, %d already done, in %d shards on dask",
+        len(slots),
+        done,
+        len(parts),
+    )
+    job = ShardJob(run_id, config, str(home.models), resolve_registered(config, home.database))
+    retries = config.generation.server_retries
+    delays = exponential_backoff(config.generation.server_retry_delay_s)(retries)
+    shard_task = generate_shard.with_options(retries=retries, retry_delay_seconds=delays)
+    with needing(config.execution.generation_resources):
+        futures = [runner.submit(shard_task, {"job": job, "slots": part}) for part in parts]
+    fault: EndpointError | None = None
+    for stored, future in enumerate(as_completed(futures), start=1):
+        try:
+            rows = future.result()
+        except EndpointError as exc:
+            # Its slots stay pending; the other shards still run, and are kept.
+            fault = exc
+            continue
+        store(home.database, "upsert_generation", rows)
+        logger.info("generation: shard %d/%d stored (%d samples)", stored, len(parts), len(rows))
+    if fault is not None:
+        record_unfinished(run_id, config, home, f"{fault} (generation retried {retries} times)")
 
 
 def _server_fault(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -120,7 +206,35 @@ def generate(
         return {"written": 0, "failed": 0}
     teacher, student = writers
     in_flight = _concurrency(config, teacher, student)
-    return asyncio.run(_generate_slots(run_id, slots, teacher, student, config, home, in_flight))
+    return asyncio.run(
+        _generate_slots(run_id, slots, teacher, student, config, database_sink(home), in_flight)
+    )
+
+
+@task(name="generate-shard", cache_policy=NO_CACHE, retry_condition_fn=_server_fault)
+def generate_shard(job: ShardJob, slots: list[Slot]) -> list[list]:
+    """Generate `slots` on this worker; the generations rows to store, one per slot (its
+    last attempt). The worker loads the models once, for its first shard; a server that
+    stops answering raises EndpointError, and the shard is retried whole."""
+    writers = per_process(
+        job.writers_key(),
+        lambda: load_writers(job.config, Path(job.models_root), None, job.registered_paths),
+    )
+    teacher, student = writers
+    rows: dict[str, list] = {}
+
+    async def keep(row: list) -> None:
+        # A retried attempt replaces the one before, as the upsert does.
+        rows[row[1]] = row
+
+    # One shard at a time in a worker process: the writers are shared, and neither a local
+    # model nor a served one's per-loop clients may be used by two event loops at once.
+    with one_at_a_time():
+        in_flight = _concurrency(job.config, teacher, student)
+        asyncio.run(
+            _generate_slots(job.run_id, slots, teacher, student, job.config, keep, in_flight)
+        )
+    return list(rows.values())
 
 
 @task(name="record-unfinished", cache_policy=NO_CACHE)
@@ -143,13 +257,27 @@ def _concurrency(config: BuildConfig, *writers: Writer | None) -> int:
     return 1 if local else config.generation.concurrency
 
 
+# Where each attempt's generations row goes: the database (local), or a shard's rows.
+Sink = Callable[[list], Awaitable[None]]
+
+
+def database_sink(home: FactoryHome) -> Sink:
+    """Store each row at once, in a thread, so samples in flight go on while it waits for
+    the database."""
+
+    async def store_row(row: list) -> None:
+        await asyncio.to_thread(store, home.database, "upsert_generation", [row])
+
+    return store_row
+
+
 async def _generate_slots(
     run_id: str,
     slots: list[Slot],
     teacher: Writer | None,
     student: Writer | None,
     config: BuildConfig,
-    home: FactoryHome,
+    sink: Sink,
     in_flight: int,
 ) -> dict[str, int]:
     logger = get_run_logger()
@@ -158,7 +286,7 @@ async def _generate_slots(
 
     async def one(slot: Slot) -> None:
         async with gate:
-            outcome = await _attempts(run_id, slot, teacher, student, config, home)
+            outcome = await _attempts(run_id, slot, teacher, student, config, sink)
         counts["written" if outcome.status == "ok" else "failed"] += 1
         logger.info(
             "generation %d/%d: %s prompt %s -> %s",
@@ -229,9 +357,10 @@ async def _attempts(
     teacher: Writer | None,
     student: Writer | None,
     config: BuildConfig,
-    home: FactoryHome,
+    sink: Sink,
 ) -> Outcome:
-    """Attempt the slot until it succeeds or runs out of attempts, storing each attempt."""
+    """Attempt the slot until it succeeds or runs out of attempts, passing each attempt's
+    row to `sink`."""
     outcome = Outcome("failed", None)
     for attempt in range(slot.attempts + 1, config.generation.max_attempts + 1):
         # A fresh seed per attempt: a retry with the same seed would fail the same way.
@@ -265,9 +394,8 @@ async def _attempts(
                 sample.seconds.get("teacher"),
                 sample.seconds.get("student"),
             ]
-        # In a thread, so samples in flight go on while it waits for the database.
         row.append(time.perf_counter() - started)
-        await asyncio.to_thread(store, home.database, "upsert_generation", [row])
+        await sink(row)
         if outcome.status == "ok" or spent == config.generation.max_attempts:
             break
     return outcome

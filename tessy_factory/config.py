@@ -619,6 +619,39 @@ class PublishConfig(Strict):
     )
 
 
+class ExecutionConfig(Strict):
+    """Where generation and verification run: in the flow's process (local), or in shards
+    on a Dask cluster (dask), each shard's rows stored by the flow's process alone."""
+
+    task_runner: Literal["local", "dask"] = Field(
+        "local",
+        description="local: in the flow's process; dask: shards as Prefect tasks on a Dask "
+        "cluster (prefect-dask's DaskTaskRunner).",
+    )
+    dask_address: str = Field(
+        "",
+        description="dask: the scheduler's address, e.g. tcp://10.0.0.5:8786; empty: start a "
+        "LocalCluster of `dask_workers` processes for the build.",
+    )
+    dask_workers: int = Field(2, ge=1, le=1024, description="LocalCluster: worker processes.")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="LocalCluster: threads each.")
+    shard_size: int = Field(
+        8, ge=1, le=100_000, description="dask: samples per generation shard (one task)."
+    )
+    verify_shard_size: int = Field(
+        32, ge=1, le=100_000, description="dask: samples per verification shard (one task)."
+    )
+    generation_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="dask: worker resources a generation shard needs, e.g. {GPU: 1}: it runs "
+        "only on workers started with them (`dask worker --resources GPU=1`).",
+    )
+    verification_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="dask: worker resources a verification shard needs, e.g. {JUDGE: 1}.",
+    )
+
+
 class ReportConfig(Strict):
     """What the build report measures."""
 
@@ -660,6 +693,8 @@ class BuildConfig(Strict):
     curation: CurationConfig = Field(default_factory=CurationConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    # Where the work runs cannot change the data: a build resumes on either runner.
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig, json_schema_extra=RUNTIME)
 
     @field_validator(*ROLE_DEFAULTS, mode="before")
     @classmethod

@@ -7,7 +7,7 @@ generated: a model that cannot load fails the build at once, naming its config k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,10 +25,14 @@ from tessy_factory.predictors.registry import REGISTERED, registered_path
 
 
 def load_writers(
-    config: BuildConfig, models_root: Path, database: Path | None = None
+    config: BuildConfig,
+    models_root: Path,
+    database: Path | None = None,
+    registered_paths: Mapping[str, str] | None = None,
 ) -> tuple[Writer | None, Writer | None]:
     """(teacher, student), each None when no requested mode uses it. `database` is the
-    factory's, where `registered:` predictor names resolve."""
+    factory's, where `registered:` predictor names resolve; a worker without it is given
+    them resolved (`registered_paths`, from `resolve_registered`)."""
     modes = set(config.generation.modes)
     cooperative = GenerationMode.TESSY in modes
     # Every mode but one uses both models.
@@ -52,6 +56,7 @@ def load_writers(
                     predictor_config,
                     models_root,
                     database,
+                    registered_paths,
                 ),
                 predictor_config.batch_size,
             )
@@ -84,12 +89,17 @@ def load_model(config: ModelConfig, models_root: Path) -> TextModel:
 
 
 def load_predictor(
-    config: PredictorConfig, models_root: Path, database: Path | None = None
+    config: PredictorConfig,
+    models_root: Path,
+    database: Path | None = None,
+    registered_paths: Mapping[str, str] | None = None,
 ) -> Predictor:
     """A trained boundary predictor, or the lexicon one when the config names `lexicon`."""
     if config.model == LEXICON:
         return LexiconPredictor(LEXICON, config.phrases)
-    if config.model.startswith(REGISTERED):
+    if registered_paths is not None and config.model in registered_paths:
+        path = registered_paths[config.model]
+    elif config.model.startswith(REGISTERED):
         if database is None:
             raise ValueError(f"predictor {config.model!r}: no factory database to look it up in")
         with connect(database) as con:
@@ -97,3 +107,14 @@ def load_predictor(
     else:
         path = resolve_model(config.model, models_root, predictor=True)
     return BoundaryPredictor(config.model, path, config)
+
+
+def resolve_registered(config: BuildConfig, database: Path) -> dict[str, str]:
+    """The directory of each `registered:` predictor the build names, looked up in the
+    factory's database, for a worker that has no access to it."""
+    names = {config.teacher_predictor.model, config.student_predictor.model}
+    wanted = sorted(name for name in names if name.startswith(REGISTERED))
+    if not wanted:
+        return {}
+    with connect(database) as con:
+        return {name: str(registered_path(con, name)) for name in wanted}
