@@ -29,8 +29,8 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.futures import as_completed
 from prefect.states import State
 from prefect.task_runners import TaskRunner
-from prefect.tasks import exponential_backoff
 
+from tasks.retrying import backoff
 from tessy_factory.config import BuildConfig, GenerationMode
 from tessy_factory.db import connect, sql, store
 from tessy_factory.engine.local_model import LocalModel
@@ -87,11 +87,9 @@ def run_generation(
     if writers is None:
         return
     retries = config.generation.server_retries
-    delays = exponential_backoff(config.generation.server_retry_delay_s)(retries)
+    options = backoff(retries, config.generation.server_retry_delay_s)
     try:
-        generate.with_options(retries=retries, retry_delay_seconds=delays)(
-            run_id, config, home, writers
-        )
+        generate.with_options(**options)(run_id, config, home, writers)
     except EndpointError as exc:
         reason = f"{exc} (generation retried {retries} times)"
         record_unfinished(run_id, config, home, reason)
@@ -166,8 +164,9 @@ def generate_on_cluster(
     )
     job = ShardJob(run_id, config, str(home.models), resolve_registered(config, home.database))
     retries = config.generation.server_retries
-    delays = exponential_backoff(config.generation.server_retry_delay_s)(retries)
-    shard_task = generate_shard.with_options(retries=retries, retry_delay_seconds=delays)
+    shard_task = generate_shard.with_options(
+        **backoff(retries, config.generation.server_retry_delay_s)
+    )
     with needing(config.execution.generation_resources):
         futures = [runner.submit(shard_task, {"job": job, "slots": part}) for part in parts]
     fault: EndpointError | None = None

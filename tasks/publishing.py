@@ -19,8 +19,8 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
-from prefect.tasks import exponential_backoff
 
+from tasks.retrying import backoff
 from tessy_factory import __version__
 from tessy_factory.config import BuildConfig
 from tessy_factory.curate.funnel import funnel
@@ -37,22 +37,12 @@ from tessy_factory.report import LOCAL_KEYS
 from tessy_factory.report_html.data import Publication, gather
 from tessy_factory.report_html.render import html_path, render
 
-# Each retry waits its back-off delay times a random factor of up to 1.5, so builds that
-# failed together do not all call the Hub again at the same moment.
-RETRY_JITTER = 0.5
-
 
 def publish_release(
     run_id: str, config: BuildConfig, home: FactoryHome, report: str, allow_rewrite: bool = False
 ) -> Release:
     """The publish task, retried after a transient Hub fault as `config.publish` says."""
-    retries = config.publish.retries
-    delays = exponential_backoff(config.publish.retry_delay_s)(retries)
-    options = {
-        "retries": retries,
-        "retry_delay_seconds": delays,
-        "retry_jitter_factor": RETRY_JITTER,
-    }
+    options = backoff(config.publish.retries, config.publish.retry_delay_s)
     return publish.with_options(**options)(run_id, config, home, report, allow_rewrite)
 
 
