@@ -20,6 +20,7 @@ from tasks.probing import (
     show_probe,
     skip_modes,
 )
+from tessy_factory.artifacts import key_slug
 from tessy_factory.home import FactoryHome
 from tessy_factory.probe.config import BASELINE, load_probe_config
 from tessy_factory.probe.results import ProbeKey
@@ -73,14 +74,10 @@ def probe_dataset(
         probe_mode(mode, version, key, probe, home, evaluator)
     table = show_probe(key, home)
     create_markdown_artifact(
-        key=f"probe-{_slug(version.repo_id)}",
+        key=f"probe-{key_slug(version.repo_id)}",
         markdown=f"# Probe of {version.repo_id} {version.version}\n\n{table}",
         description=f"Downstream probe {key.probe_hash} of {version.repo_id} {version.version}",
     )
     return ProbeResult(
         version.repo_id, version.version, key.probe_hash, table, [o.mode for o in skipped]
     )
-
-
-def _slug(repo_id: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in repo_id.lower())

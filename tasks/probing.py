@@ -120,10 +120,11 @@ def skip_modes(
 
 @task(name="probe-report", cache_policy=NO_CACHE)
 def show_probe(key: ProbeKey, home: FactoryHome) -> str:
-    """The version's probe table, as markdown. When this factory built the version, the
+    """This probe's table of the version, as markdown (another probe of the version, another
+    config, has its own). When this factory built the version, the
     home's reports of that build (markdown and HTML) gain the table, or have it replaced."""
     with connect(home.database) as con:
-        table = probe_table(probe_rows(con, key.repo_id, key.version))
+        table = probe_table(probe_rows(con, key.repo_id, key.version, key.probe_hash))
         section = probe_markdown(con, key.repo_id)
         found = con.execute(
             sql("probe_release_run"), {"repo_id": key.repo_id, "version": key.version}
@@ -133,7 +134,10 @@ def show_probe(key: ProbeKey, home: FactoryHome) -> str:
         run_id, location = found
         report, html = home.reports / f"{run_id}.md", html_path(home, run_id)
         if report.is_file():
-            report.write_text(with_probe_section(report.read_text(encoding="utf-8"), section))
+            report.write_text(
+                with_probe_section(report.read_text(encoding="utf-8"), section),
+                encoding="utf-8",
+            )
             get_run_logger().info("the probe table is in the build's report %s", report)
         if html.is_file():
             data = gather(con, run_id, Publication(key.version, location), releasing=True)

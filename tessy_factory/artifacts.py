@@ -35,10 +35,15 @@ class ArtifactKeys:
 
 
 def artifact_keys(repo_id: str) -> ArtifactKeys:
-    """`tessy/demo` -> tessy-demo-summary, tessy-demo-funnel, ...: Prefect allows only
-    lowercase letters, digits and dashes in a key."""
-    slug = re.sub(r"[^a-z0-9]+", "-", repo_id.lower()).strip("-")
+    """`tessy/demo` -> tessy-demo-summary, tessy-demo-funnel, ..."""
+    slug = key_slug(repo_id)
     return ArtifactKeys(*(f"{slug}-{part}" for part in ("summary", "funnel", "metrics", "report")))
+
+
+def key_slug(name: str) -> str:
+    """`name` as a part of an artifact key: Prefect allows only lowercase ASCII letters,
+    digits and dashes in a key (`str.isalnum` would let é through)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def html_report(home: FactoryHome, run_id: str) -> Path:

@@ -132,10 +132,18 @@ def probe(
     """Fine-tune the student on each mode's rows of a dataset version and judge it on held-out
     problems; re-running it skips the modes it finished."""
     overrides = _home_override(home) | ({"dataset.version": version} if version else {})
-    _flow_config(load_probe_config, config, overrides, None)
+    probe_config = _flow_config(load_probe_config, config, overrides, None)
     from flows.probe import probe_dataset
+    from tessy_factory.probe.dataset import resolve_version
 
-    options = (["--version", version] if version else []) + (["--home", str(home)] if home else [])
+    # Named here, `latest` included, and pinned for the flow: the resume command then
+    # finishes this version even when a build publishes a newer one in between.
+    try:
+        version = resolve_version(probe_config.dataset, FactoryHome.resolve(probe_config.home).hub)
+    except EXPECTED_FAILURES as exc:
+        _fail(exc, code=1)
+    overrides |= {"dataset.version": version}
+    options = ["--version", version] + (["--home", str(home)] if home else [])
     again = shlex.join(["tessy", "probe", str(config), *options])
     try:
         result = probe_dataset(str(config), overrides)

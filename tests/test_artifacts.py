@@ -12,7 +12,7 @@ from config_file import config_file
 from prefect_artifacts import artifacts
 
 from flows.build import build_dataset
-from tessy_factory.artifacts import artifact_keys, html_report
+from tessy_factory.artifacts import artifact_keys, html_report, key_slug
 from tessy_factory.config import BuildConfig
 from tessy_factory.figures import rounded
 from tessy_factory.home import FactoryHome
@@ -26,6 +26,8 @@ def test_keys_are_derived_from_the_dataset_as_prefect_allows() -> None:
     assert keys.summary == "org-x-my-data-summary"
     for key in (keys.summary, keys.funnel, keys.metrics, keys.report):
         assert re.fullmatch(r"[a-z0-9-]+", key), key
+    # The probe's key shares the slug: a non-ASCII letter, which Prefect rejects, goes too.
+    assert key_slug("Équipe/Données_v2") == "quipe-donn-es-v2"
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,16 @@ from tessy_factory.home import FactoryHome
 from tessy_factory.miniature.styles import student_trace, teacher_trace
 from tessy_factory.probe.config import ProbeConfig
 from tessy_factory.probe.evaluate import pass_at_k
-from tessy_factory.probe.problems import EvalProblemError
+from tessy_factory.probe.problems import EvalProblemError, check_no_overlap, read_problems
 from tessy_factory.probe.report import with_probe_section
-from tessy_factory.probe.results import probe_rows
+from tessy_factory.probe.results import (
+    ModeOutcome,
+    ProbeKey,
+    probe_rows,
+    probe_table,
+    store_outcome,
+)
+from tessy_factory.probe.runner import probe_hash
 from tessy_factory.publish.local_hub import publish_local
 from tessy_factory.publish.version import ROW_SCHEMA
 from tessy_factory.sources import normalise_text, prompt_id
@@ -122,8 +129,10 @@ def probed(home, prefect_harness):
 
 
 def stored(home: Path) -> dict[str, dict]:
+    """The rows of the probe of `probe_config(home)` (the `probed` fixture's)."""
     with connect(Path(home) / "factory.duckdb") as con:
-        return {row["mode"]: row for row in probe_rows(con, REPO, VERSION)}
+        key = probe_hash(probe_config(home))
+        return {row["mode"]: row for row in probe_rows(con, REPO, VERSION, key)}
 
 
 def test_each_mode_trains_evaluates_with_the_real_judge_and_is_stored(home, probed):
@@ -180,6 +189,57 @@ def test_a_rerun_skips_the_finished_modes(home, probed, caplog):
     assert "finished by an earlier attempt of this probe, skipped" in caplog.text
 
 
+def test_another_probe_of_the_version_has_its_own_table(home, probed):
+    from flows.probe import probe_dataset
+
+    config, first = probed
+    database = Path(home) / "factory.duckdb"
+    # Probe B (another config) of the same version, finished after A, of one mode only.
+    other = ProbeKey(REPO, VERSION, "probe-b")
+    with connect(database) as con:
+        table_of_a = probe_table(probe_rows(con, REPO, VERSION, first.probe_hash))
+        store_outcome(con, other, ModeOutcome("teacher-only", pass_at={"1": 0.987}), "b", "s", {})
+        # The report and card show the latest probe whole, not B's row beside A's others.
+        latest = [(row["mode"], row["pass_at"]) for row in probe_rows(con, REPO, VERSION)]
+    try:
+        assert latest == [("teacher-only", {"1": 0.987})]
+        again = probe_dataset(config_file(config))
+        # A's re-run skips its finished modes and shows A's table, not B's figure.
+        assert again.table == table_of_a
+        assert "0.987" not in again.table
+        # A re-recorded its skipped mode: A is the latest probe now, all its rows, no B's.
+        with connect(database) as con:
+            latest = {row["mode"] for row in probe_rows(con, REPO, VERSION)}
+        assert latest == {"untrained", "teacher-only", "student-only", "tessy"}
+        report = (Path(home) / "reports" / "probe-test.md").read_text(encoding="utf-8")
+        assert "| untrained (baseline)" in report and "0.987" not in report
+    finally:
+        with connect(database) as con:
+            con.execute("DELETE FROM probe_results WHERE probe_hash = 'probe-b'")
+
+
+def test_the_table_takes_whole_probes_and_orders_versions_by_number(tmp_path):
+    def store(con, version: str, probe: str, mode: str, pass_1: float) -> None:
+        key = ProbeKey(REPO, version, probe)
+        store_outcome(con, key, ModeOutcome(mode, pass_at={"1": pass_1}), probe, "s", {})
+
+    with connect(tmp_path / "factory.duckdb") as con:
+        for version in ("v2026.12.02-10", "v2026.12.02-2", "v2026.12.01-3"):
+            store(con, version, "a", "untrained", 0.1)
+        store(con, "v2026.12.02-2", "a", "teacher-only", 0.2)
+        store(con, "v2026.12.02-2", "a", "student-only", 0.3)
+        store(con, "v2026.12.02-2", "b", "tessy", 0.4)  # probe B, later, one mode
+        shown = [(r["version"], r["mode"]) for r in probe_rows(con, REPO)]
+        assert shown == [
+            ("v2026.12.01-3", "untrained"),
+            ("v2026.12.02-2", "tessy"),
+            ("v2026.12.02-10", "untrained"),
+        ]
+        of_a = [r["mode"] for r in probe_rows(con, REPO, "v2026.12.02-2", "a")]
+        assert of_a == ["untrained", "student-only", "teacher-only"]
+        assert [r["mode"] for r in probe_rows(con, REPO, "v2026.12.02-2", "b")] == ["tessy"]
+
+
 def test_evaluation_problems_among_the_training_rows_fail_before_training(
     home, probed, prefect_harness
 ):
@@ -197,10 +257,12 @@ def test_evaluation_problems_among_the_training_rows_fail_before_training(
     assert message.startswith(f"3 of 3 evaluation problems are in the training rows of {REPO}")
     for row in range(3):
         assert f"demo row {row} (" in message
-    # The command says so in one line, exit code 1.
-    result = CliRunner().invoke(app, ["probe", config_file(config), "--version", VERSION])
+    # The command says so in one line, exit code 1; its resume command names the version
+    # `latest` was (a build publishing in between does not change what a resume probes).
+    result = CliRunner().invoke(app, ["probe", config_file(config)])
     assert result.exit_code == 1, result.output
     assert "error: 3 of 3 evaluation problems are in the training rows" in result.output
+    assert f"--version {VERSION}" in result.output
     with connect(Path(home) / "factory.duckdb") as con:
         names = {name for (name,) in con.execute("SELECT probe_name FROM probe_results").fetchall()}
     assert "overlap" not in names
@@ -214,7 +276,34 @@ def test_probe_problems_differ_from_training_and_build_problems():
     probe = probe_problems(500, 11)
     assert not {p.text for p in probe} & texts
     assert len({p.kind for p in probe}) == len(TASK_KINDS)
-    assert DemoSource(split="probe").split == "probe"
+    # What a probe config's `split: probe` source reads: the probe draw, not the build's.
+    read = read_problems([DemoSource(split="probe", count=200, seed=3)], Path("."))
+    assert {p.text for p in read} <= {p.text for p in probe_problems(200, 3)}
+    assert not {p.text for p in read} & texts
+
+
+def test_an_evaluation_problem_with_a_training_rows_text_fails_naming_it():
+    problems = read_problems([DemoSource(split="probe", count=3, seed=3)], Path("."))
+    # Another prompt id (as another source would give it), the text of the second problem.
+    rows = pd.DataFrame(
+        [{"prompt_id": "other-id", "messages": [{"role": "user", "content": problems[1].text}]}]
+    )
+    with pytest.raises(EvalProblemError) as failure:
+        check_no_overlap(problems, rows, "the version")
+    assert str(failure.value).startswith(
+        "1 of 3 evaluation problems are in the training rows of the version: "
+        f"demo row 1 ({problems[1].prompt_id})"
+    )
+    check_no_overlap(problems[:1], rows, "the version")  # the others pass
+
+
+def test_a_student_without_a_pad_token_pads_with_its_end_of_text():
+    from types import SimpleNamespace
+
+    from tessy_factory.probe.finetune import pad_token_id
+
+    assert pad_token_id(SimpleNamespace(pad_token_id=None, eos_token_id=7)) == 7
+    assert pad_token_id(SimpleNamespace(pad_token_id=3, eos_token_id=7)) == 3
 
 
 def test_pass_at_k_is_the_unbiased_estimate():

@@ -36,9 +36,9 @@ class Version:
         return self.rows[self.rows["mode"] == mode].reset_index(drop=True)
 
 
-def read_version(ref: DatasetRef, hub_root: Path) -> Version:
-    """The rows of `ref`'s version (its newest for `latest`); VersionNotFound naming the
-    versions there are."""
+def resolve_version(ref: DatasetRef, hub_root: Path) -> str:
+    """The name of `ref`'s version (its newest for `latest`), its rows left unread;
+    VersionNotFound naming the versions there are."""
     token = os.environ.get(ref.token_env) if ref.target == "hub" else None
     if ref.target == "local":
         versions = local_hub.existing_versions(hub_root, ref.repo_id)
@@ -51,6 +51,14 @@ def read_version(ref: DatasetRef, hub_root: Path) -> Version:
             f"dataset {ref.repo_id} ({ref.target}): no version {ref.version!r}; "
             f"versions: {', '.join(versions) or 'none'}"
         )
+    return version
+
+
+def read_version(ref: DatasetRef, hub_root: Path) -> Version:
+    """The rows of `ref`'s version (its newest for `latest`); VersionNotFound naming the
+    versions there are."""
+    token = os.environ.get(ref.token_env) if ref.target == "hub" else None
+    version = resolve_version(ref, hub_root)
     with tempfile.TemporaryDirectory(prefix="tessy-probe-") as scratch:
         if ref.target == "local":
             root = local_hub.checkout_version(hub_root, ref.repo_id, version, Path(scratch) / "v")

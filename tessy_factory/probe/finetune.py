@@ -74,7 +74,7 @@ def fine_tune(
         raise ValueError(f"every row is longer than training.max_length ({settings.max_length})")
     torch.manual_seed(settings.seed)
     trained = _with_adapters(model, settings) if settings.lora.enabled else model
-    _fit(trained, examples, tokenizer.pad_token_id, settings, training, progress)
+    _fit(trained, examples, pad_token_id(tokenizer), settings, training, progress)
     if settings.lora.enabled:
         model = trained.merge_and_unload()
     model.eval()
@@ -96,6 +96,16 @@ def _with_adapters(model: PreTrainedModel, settings: ProbeTraining):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def pad_token_id(tokenizer) -> int:
+    """The id padding fills a batch with: the tokenizer's pad token, else its end of text
+    (many causal students have no pad token). Padded positions are masked out of attention
+    and of the loss, so which id fills them does not change the training."""
+    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return token_id
+    return 0
 
 
 def _fit(

@@ -97,10 +97,17 @@ def _key(key: ProbeKey) -> dict:
 
 
 def probe_rows(
-    con: duckdb.DuckDBPyConnection, repo_id: str, version: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    repo_id: str,
+    version: str | None = None,
+    probe_hash: str | None = None,
 ) -> list[dict]:
-    """The latest probe outcome per version and mode of `repo_id` (one version's if given)."""
-    cursor = con.execute(sql("probe_results_of"), {"repo_id": repo_id, "version": version})
+    """Per version of `repo_id` (one version's if given), the rows of one probe: the one
+    `probe_hash` names, else the latest probe of that version (all its modes, no other's)."""
+    cursor = con.execute(
+        sql("probe_results_of"),
+        {"repo_id": repo_id, "version": version, "probe_hash": probe_hash},
+    )
     names = [column[0] for column in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:

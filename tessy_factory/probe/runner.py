@@ -113,6 +113,9 @@ def run_mode(
 
 def checkpoint_dir(home: FactoryHome, key: ProbeKey, mode: str) -> Path:
     """Where a kept fine-tuned student goes: per dataset, version, probe and mode."""
+    # A folder name, not a Prefect key (artifacts.key_slug): case and dots may stay there,
+    # so `Org/Data.v2` stays recognisable; the rest (the slash first) becomes a dash, so the
+    # dataset is one folder.
     dataset = re.sub(r"[^A-Za-z0-9.-]+", "-", key.repo_id)
     return home.models / "probes" / dataset / key.version / key.probe_hash / mode
 

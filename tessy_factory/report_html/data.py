@@ -70,7 +70,8 @@ class ReportData:
     drops: pd.DataFrame
     quality: list[Outcome]
     samples: list[Sample]
-    # The downstream probes of the dataset's versions (`tessy probe`), latest per mode.
+    # The downstream probes of the dataset's versions (`tessy probe`), per version the
+    # latest probe whole.
     probes: list[dict] = field(default_factory=list)
 
     @property
