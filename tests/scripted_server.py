@@ -7,11 +7,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-COMPLETION = json.dumps({"choices": [{"text": " done.", "finish_reason": "stop", "index": 0}]})
+
+def completion(text: str) -> str:
+    return json.dumps({"choices": [{"text": text, "finish_reason": "stop", "index": 0}]})
 
 
 class Scripted(BaseHTTPRequestHandler):
-    """Answers every POST with the server's `status` (200: a completion), counting them."""
+    """Answers every POST with the server's `status` (200: a completion of its `text`, ended
+    with a stop), counting them."""
 
     # Keeps connections open between requests, as real servers do.
     protocol_version = "HTTP/1.1"
@@ -21,7 +24,8 @@ class Scripted(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         with server.lock:
             server.hits += 1
-        body = (COMPLETION if server.status == 200 else '{"detail": "scripted"}').encode()
+        failed = '{"detail": "scripted"}'
+        body = (completion(server.text) if server.status == 200 else failed).encode()
         self.send_response(server.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -32,9 +36,9 @@ class Scripted(BaseHTTPRequestHandler):
         pass
 
 
-def scripted(status: int) -> ThreadingHTTPServer:
+def scripted(status: int, text: str = " done.") -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    server.status, server.hits = status, 0
+    server.status, server.text, server.hits = status, text, 0
     server.lock = threading.Lock()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

@@ -7,6 +7,7 @@ from tessy_factory.engine.loop import (
     Span,
     Writer,
     _after_last_close,
+    _AnswerOver,
     _thinking_before_marker,
     _Trace,
     _until_close,
@@ -78,3 +79,26 @@ def test_a_token_that_holds_text_and_the_marker_counts_for_its_text():
     trace.add(Writer("teacher", None), ["Sum", " it.</think>"], "thinking")
     assert trace.close_thinking(MARKERS) == "<think>\nSum it."
     assert trace.sample.spans == [Span("teacher", "Sum it.", 2, "thinking")]
+
+
+def test_a_local_answer_in_the_thinkings_request_is_capped_past_the_whitespace_after_close():
+    # The local path's stop hint caps as the answer's count does: not "\n", "\n", nor
+    # the token that completes the close, whose text after the marker counts as answer.
+    config = GenerationConfig(max_total_tokens=16, answer_max_tokens=3)
+    over = _AnswerOver("<think>\n", config)
+    thinking = ["a ", "b ", "</thi", "nk>"]
+    assert not over(thinking[:1])
+    assert [over(thinking + ["\n", "\n"] + ["x"] * n) for n in range(5)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+    over = _AnswerOver("<think>\n", config)
+    assert [over(["a ", "</thi", "nk>An"] + ["x"] * n) for n in range(4)] == [
+        False,
+        False,
+        False,
+        True,
+    ]

@@ -331,11 +331,30 @@ class _TurnOver:
         return last is None or self.checked_uncut == last + 1
 
 
+def _written_answer(written: list[str], markers: list[str]) -> tuple[list[str], int]:
+    """The answer in `written`, what followed the close in the thinking's request, and how
+    many tokens the answer's cap counts: not the whitespace after the close, which is
+    format, as the marker is (an answer asked for apart follows `thinking_close`, which
+    holds it, and counts no token of it)."""
+    begun = written[_leading_blank(written) :]
+    pieces = _after_last_close(begun, markers)
+    return pieces[_leading_blank(pieces) :], len(begun)
+
+
+def _leading_blank(pieces: list[str]) -> int:
+    """How many pieces at the head of `pieces` hold only whitespace."""
+    count = 0
+    while count < len(pieces) and not pieces[count].strip():
+        count += 1
+    return count
+
+
 async def _solo_thinking(
     trace: _Trace, writer: Writer, config: GenerationConfig, answers: bool = False
 ) -> Continuation | None:
     """`writer` thinks alone, in one request. When it `answers` too, the same request goes
-    on through its answer, which is returned (what followed the close of the thinking): one
+    on through its answer, which is returned (what followed the close of the thinking,
+    beginning with the text after the marker in the token that completed it): one
     round trip a sample, where asking for the answer apart cost a second one on a server,
     whose request ran on through an answer all the same, thrown away."""
     started = time.perf_counter()
@@ -347,18 +366,27 @@ async def _solo_thinking(
         stop = _TurnOver(trace.thinking, config.end_of_thinking)
     continuation = await trace.continue_as(writer, trace.thinking, budget, stop)
     pieces, closed = _until_close(continuation.pieces, trace.thinking, config.end_of_thinking)
-    if len(pieces) > config.max_total_tokens:
+    over_cap = len(pieces) > config.max_total_tokens
+    if over_cap:
         # Closed past the cap, in a request with room for the answer: judged as if the
-        # request had stopped at the cap, as a local model does (see `_AnswerOver`).
+        # request had stopped at the cap, as a local model does (see `_AnswerOver`), so
+        # its end of turn, after the cap, is not the reason.
         pieces, closed = pieces[: config.max_total_tokens], False
+    lead = _after_marker(pieces, trace.thinking, config.end_of_thinking) if closed else ""
     trace.add(writer, pieces, "thinking")
     trace.timed(writer, started)
     _refuse_loops(trace, config)
-    if continuation.ended and not closed:
+    if continuation.ended and not closed and not over_cap:
         raise GenerationFailed(f"{writer.role} ended its turn inside the thinking block")
     if not closed:
         raise GenerationFailed(f"thinking did not end within {config.max_total_tokens} tokens")
-    return Continuation(continuation.pieces[len(pieces) :], continuation.ended) if answers else None
+    if not answers:
+        return None
+    # The token that completed the close is judged with the thinking against its cap, but
+    # the spans count it once, with the answer: the marker is format, counted in no span,
+    # and what follows it in that token is the answer's first text.
+    rest = continuation.pieces[len(pieces) :]
+    return Continuation(([lead] if lead else []) + rest, continuation.ended)
 
 
 class _AnswerOver:
@@ -367,16 +395,31 @@ class _AnswerOver:
     answer is past `answer_max_tokens`; the sample fails either way."""
 
     def __init__(self, thinking: str, config: GenerationConfig) -> None:
+        self.thinking = thinking
         self.closes = _TurnOver(thinking, config.end_of_thinking)
         self.config = config
         self.closed_at: int | None = None  # pieces up to the one that closed the thinking
+        self.lead = ""  # the text after the marker in that one
+        self.blank: int | None = None  # whitespace tokens after the close, once known
 
     def __call__(self, pieces: list[str]) -> bool:
+        markers = self.config.end_of_thinking
         if self.closed_at is None:
             if not self.closes(pieces):
                 return len(pieces) >= self.config.max_total_tokens
-            self.closed_at = len(pieces)
-        return len(pieces) - self.closed_at > self.config.answer_max_tokens
+            head, _ = _until_close(pieces, self.thinking, markers)
+            self.closed_at, self.lead = len(head), _after_marker(head, self.thinking, markers)
+        if self.blank is None:
+            # Asked after every token: the whitespace after the close is looked at only
+            # until the answer begins, when the count of it is settled.
+            written = ([self.lead] if self.lead else []) + pieces[self.closed_at :]
+            blank = _leading_blank(written)
+            if blank == len(written):
+                return False
+            self.blank = blank
+        # The answer's cap counts as `_written_answer` does.
+        written_tokens = len(pieces) - self.closed_at + (1 if self.lead else 0)
+        return written_tokens - self.blank > self.config.answer_max_tokens
 
 
 def _until_close(pieces: list[str], before: str, markers: list[str]) -> tuple[list[str], bool]:
@@ -388,6 +431,14 @@ def _until_close(pieces: list[str], before: str, markers: list[str]) -> tuple[li
         if any(marker in text for marker in markers):
             return pieces[: index + 1], True
     return pieces, False
+
+
+def _after_marker(pieces: list[str], before: str, markers: list[str]) -> str:
+    """The text after the end of the earliest end-of-thinking marker in `pieces` (which
+    `_until_close` ended with the piece that completes it): the head of the answer."""
+    text = before[-max(map(len, markers)) :] + "".join(pieces)
+    ends = [text.find(marker) + len(marker) for marker in markers if marker in text]
+    return text[min(ends) :]
 
 
 def _after_last_close(pieces: list[str], markers: list[str]) -> list[str]:
@@ -435,21 +486,19 @@ async def _final_answer(
     """`writer` answers after the closed thinking `head` (see `_Trace.close_thinking`), or
     has answered already: `written`, what followed the close in its thinking's request."""
     started = time.perf_counter()
-    continuation = (
-        written
-        if written is not None
-        else await trace.continue_as(writer, head, config.answer_max_tokens, answering=True)
-    )
-    pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
-    if written is not None:
-        # The whitespace after the model's own close is format, as the marker is: an answer
-        # asked for apart follows `thinking_close`, which holds it, and counts no token of it.
-        while pieces and not pieces[0].strip():
-            pieces = pieces[1:]
+    if written is None:
+        continuation = await trace.continue_as(
+            writer, head, config.answer_max_tokens, answering=True
+        )
+        pieces = _after_last_close(continuation.pieces, config.end_of_thinking)
+        capped = len(continuation.pieces)
+    else:
+        continuation = written
+        pieces, capped = _written_answer(written.pieces, config.end_of_thinking)
     answer = "".join(pieces).strip()
     if not answer:
         raise GenerationFailed(f"{writer.role} wrote an empty final answer")
-    if not continuation.ended or len(continuation.pieces) > config.answer_max_tokens:
+    if not continuation.ended or capped > config.answer_max_tokens:
         # Cut off at the cap: a truncated answer is not a sample to train on.
         raise GenerationFailed(
             f"{writer.role}'s answer did not end within {config.answer_max_tokens} tokens"

@@ -70,8 +70,7 @@ def running_all(
                 _wait_ready(server, launch.ready_timeout_s)
             yield servers
         finally:
-            for server in servers:
-                _stop(server)
+            _stop(servers)
 
 
 def _start(launch: Launch, model_dir: str, port: int, threads: int, log: Path) -> Server:
@@ -86,13 +85,16 @@ def _start(launch: Launch, model_dir: str, port: int, threads: int, log: Path) -
     return Server(process, f"http://127.0.0.1:{port}/v1", log, launch.name)
 
 
-def _stop(server: Server) -> None:
-    # The whole group: vLLM serves from an engine process of its own, which outlives its
-    # API server when only that is ended.
-    _signal_group(server, signal.SIGTERM)
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
+def _stop(servers: list[Server], grace_s: float = 10) -> None:
+    # All asked at once, so their shutdowns overlap rather than add up.
+    for server in servers:
+        _signal_group(server, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for server in servers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        # The whole group, whether or not its leader has gone: vLLM serves from an engine
+        # process of its own, which can outlive an API server that exits at once.
         _signal_group(server, signal.SIGKILL)
         server.process.wait()
 
