@@ -26,11 +26,11 @@ from pathlib import Path
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
-from prefect.futures import as_completed
 from prefect.states import State
 from prefect.task_runners import TaskRunner
 
 from tasks.retrying import backoff
+from tasks.shards import store_as_completed
 from tessy_factory.config import BuildConfig, GenerationMode
 from tessy_factory.db import connect, sql, store
 from tessy_factory.engine.local_model import LocalModel
@@ -169,18 +169,21 @@ def generate_on_cluster(
     )
     with needing(config.execution.generation_resources):
         futures = [runner.submit(shard_task, {"job": job, "slots": part}) for part in parts]
-    fault: EndpointError | None = None
-    for stored, future in enumerate(as_completed(futures), start=1):
-        try:
-            rows = future.result()
-        except EndpointError as exc:
-            # Its slots stay pending; the other shards still run, and are kept.
-            fault = exc
-            continue
+    stored = 0
+
+    def keep(rows: list[list]) -> None:
+        nonlocal stored
         store(home.database, "upsert_generation", rows)
+        stored += 1
         logger.info("generation: shard %d/%d stored (%d samples)", stored, len(parts), len(rows))
-    if fault is not None:
-        record_unfinished(run_id, config, home, f"{fault} (generation retried {retries} times)")
+
+    errors = store_as_completed(futures, keep)
+    # Every finished shard is stored first; the slots of a failed shard stay pending.
+    final = [exc for exc in errors if not isinstance(exc, EndpointError)]
+    if final:
+        raise final[0]
+    if errors:
+        record_unfinished(run_id, config, home, f"{errors[0]} (generation retried {retries} times)")
 
 
 def _server_fault(task: Task, task_run: TaskRun, state: State) -> bool:

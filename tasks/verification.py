@@ -16,9 +16,9 @@ import json
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
+from tasks.shards import store_as_completed
 from tessy_factory.config import BuildConfig, VerificationConfig
 from tessy_factory.db import connect, sql, store
 from tessy_factory.execution import needing, per_process, shards
@@ -141,10 +141,16 @@ def verify_on_cluster(
             )
             for part in parts
         ]
-    for future in as_completed(futures):
-        rows, judged = future.result()
+
+    def keep(result: tuple[list[list], dict[str, int]]) -> None:
+        rows, judged = result
         store(home.database, "insert_verdict", rows)
         _add(counts, judged)
+
+    errors = store_as_completed(futures, keep)
+    if errors:
+        # The shards judged are stored; a re-run judges only the failed ones' samples.
+        raise errors[0]
     logger.info("verification: %s", counts)
     return counts
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tessy_factory.config import ExecutionConfig
+from tessy_factory.config import ConfigError, ExecutionConfig
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -58,15 +58,17 @@ def open_runner(execution: ExecutionConfig) -> Iterator[TaskRunner | None]:
     if execution.task_runner == "local":
         yield None
         return
-    with _api_for_workers(), dask_runner(execution) as runner:
+    with _api_for_workers(execution.dask_address), dask_runner(execution) as runner:
         yield runner
 
 
 @contextmanager
-def _api_for_workers() -> Iterator[None]:
+def _api_for_workers(dask_address: str) -> Iterator[None]:
     """Name the flow's temporary Prefect API in the settings the block's tasks carry to
     their workers, when the flow runs on one (no PREFECT_API_URL): a worker would otherwise
-    start a temporary API of its own, seconds per worker process, on the same database."""
+    start a temporary API of its own, seconds per worker process, on the same database.
+    Workers of a scheduler elsewhere could not reach it (it listens on this machine's
+    loopback), so a build naming one must name a Prefect server too."""
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -74,6 +76,13 @@ def _api_for_workers() -> Iterator[None]:
     if PREFECT_API_URL.value() or not server.running:
         yield
         return
+    if dask_address:
+        raise ConfigError(
+            f"execution.dask_address ({dask_address}) names a Dask scheduler, but this flow "
+            "runs on a temporary Prefect API on this machine's loopback, which that cluster's "
+            "workers cannot report to: set PREFECT_API_URL to a Prefect server both reach "
+            "(README, Distributed builds on Dask)"
+        )
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         yield
 
