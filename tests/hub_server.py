@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import huggingface_hub
+import pytest
 import yaml
 
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
@@ -446,3 +448,18 @@ def _route(method: str, path: str) -> tuple[tuple[str, bool], dict[str, str]] | 
         if route_method == method and match:
             return (kind, writes), {k: v for k, v in match.groupdict().items() if v is not None}
     return None
+
+
+def point_clients_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point huggingface_hub, in this process and in the subprocesses it starts, at the
+    loopback Hub at `url`, online."""
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub read these when conftest first imported it, so this process needs
+    # them set where it keeps them; subprocesses read the environment.
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", url)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    # Downloads take their URL from a template made of the endpoint at import time.
+    template = url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)

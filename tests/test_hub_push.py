@@ -15,10 +15,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 from config_file import config_file
-from hub_server import LoopbackHub
+from hub_server import LoopbackHub, point_clients_at
 from huggingface_hub import HfApi
 from test_publish import card_for, make_rows
 
@@ -42,14 +41,8 @@ V2 = "v2026.11.27-2"
 def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHub]:
     """The loopback Hub, with HF_ENDPOINT naming it and the write token in $HF_TOKEN."""
     with LoopbackHub({TOKEN: "write", READ_TOKEN: "read"}) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        point_clients_at(monkeypatch, server.url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
-        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-            monkeypatch.delenv(name, raising=False)
-        # huggingface_hub read both when conftest first imported it, so this process needs
-        # them set where it keeps them; the `datasets` subprocesses read the environment.
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
         yield server
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from config_file import config_file
+from hub_server import LoopbackHub, point_clients_at
 from typer.testing import CliRunner
 
 from tessy_factory.cli import app
@@ -375,9 +376,6 @@ def test_the_loss_is_on_the_assistant_turn_in_the_rows_chat_format(models_root):
 
 
 def test_a_version_is_read_back_from_the_hub(monkeypatch, tmp_path):
-    import huggingface_hub
-    from hub_server import LoopbackHub
-
     from tessy_factory.probe.config import DatasetRef
     from tessy_factory.probe.dataset import VersionNotFound, read_version
     from tessy_factory.publish.hub import publish_hub
@@ -387,15 +385,8 @@ def test_a_version_is_read_back_from_the_hub(monkeypatch, tmp_path):
     first = version_rows(problems, {"student-only": student_trace})
     second = version_rows(problems, {"teacher-only": student_trace, "tessy": student_trace})
     with LoopbackHub({write: "write", read: "read"}) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        point_clients_at(monkeypatch, server.url)
         monkeypatch.setenv("PROBE_TOKEN", read)
-        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        # Downloads take their URL from a template made of the endpoint at import time.
-        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
-        monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
         for version, rows in (("v2026.12.01-1", first), ("v2026.12.02-1", second)):
             publish_hub(REPO, rows, "card", "report", version, write, True, "r", html_report="")
         ref = {"repo_id": REPO, "target": "hub", "token_env": "PROBE_TOKEN"}
