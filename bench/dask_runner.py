@@ -108,16 +108,20 @@ def timed_build(
     return times, wire_bytes(root, slots, job)
 
 
-def run(models_root: Path, prompts: int, repeats: int, shard_size: int) -> tuple[dict, dict]:
-    """Per runner, the medians of each measure over `repeats` builds, alternating order;
-    and the bytes over the wire of the last build (its rows are the same on either runner)."""
+def run(
+    models_root: Path, prompts: int, repeats: int, shard_size: int, one_core: bool = False
+) -> tuple[dict, dict]:
+    """Per runner (the one-core pair only with `one_core`), the medians of each measure over
+    `repeats` builds, alternating order; and the bytes over the wire of the last build (its
+    rows are the same on either runner)."""
+    runners = RUNNERS[2:] if one_core else RUNNERS
     from prefect.testing.utilities import prefect_test_harness
 
     ensure_miniature(models_root)
-    results: dict[str, list[dict]] = {variant[0]: [] for variant in RUNNERS}
+    results: dict[str, list[dict]] = {variant[0]: [] for variant in runners}
     with prefect_test_harness(server_startup_timeout=180), tempfile.TemporaryDirectory() as tmp:
         for repeat in range(repeats):
-            order = RUNNERS if repeat % 2 == 0 else RUNNERS[::-1]
+            order = runners if repeat % 2 == 0 else runners[::-1]
             for index, variant in enumerate(order):
                 root = Path(tmp) / f"{repeat}-{index}"
                 times, wire = timed_build(root, models_root, variant, prompts, shard_size)
@@ -130,12 +134,14 @@ def run(models_root: Path, prompts: int, repeats: int, shard_size: int) -> tuple
 
 
 def print_table(medians: dict) -> None:
-    keys = list(medians["local"])
+    keys = list(next(iter(medians.values())))
     print(f"| runner | {' | '.join(keys)} |")
     print(f"|---|{'---|' * len(keys)}")
     for runner, values in medians.items():
         print(f"| {runner} | {' | '.join(f'{values[k]:.1f}' for k in keys)} |")
     for dask, local in (("dask", "local"), ("dask 1 worker", "local 1 core")):
+        if local not in medians:
+            continue
         for key in ("total s", "generate s"):
             ratio = medians[dask][key] / medians[local][key]
             print(f"{dask} / {local}, {key.removesuffix(' s')}: {ratio:.2f}x ({ratio - 1:+.0%})")

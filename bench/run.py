@@ -71,6 +71,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000, help="near-dup: corpus size")
     parser.add_argument("--rows", type=int, default=100_000, help="curation: generated rows")
     parser.add_argument("--shard-size", type=int, default=4, help="dask: samples per shard")
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="dask: only the one-core pair (the runner's own cost; big builds take long on two "
+        "torch threads)",
+    )
     args = parser.parse_args()
     if args.only in (None, "neardup"):
         print(
@@ -100,7 +106,11 @@ def main() -> None:
             "alternating runs)"
         )
         medians, wire = dask_runner.run(
-            FactoryHome.resolve(None).models, args.samples, args.repeats, args.shard_size
+            FactoryHome.resolve(None).models,
+            args.samples,
+            args.repeats,
+            args.shard_size,
+            args.one_core,
         )
         dask_runner.print_table(medians)
         print("\nBytes over the wire (pickled as Dask sends them; the rows of the last build):")
