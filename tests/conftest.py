@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Set before anything imports datasets or huggingface_hub, which read them at import time.
 _HF_HOME = tempfile.mkdtemp(prefix="tessy-test-hf-")
+# Removed when the session ends, so that test runs leave no cache dirs behind in /tmp.
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ.update(
     HF_HOME=_HF_HOME,
     HF_DATASETS_CACHE=os.path.join(_HF_HOME, "datasets"),
