@@ -6,7 +6,7 @@ the same run on the same machine.
     .venv/bin/python bench/run.py --only local --lengths 256 1024 --repeats 3
     .venv/bin/python bench/run.py --only server --samples 24 --concurrency 8
     .venv/bin/python bench/run.py --only server --server transformers vllm
-    .venv/bin/python bench/run.py --only server-profile --samples 24 --concurrency 8
+    .venv/bin/python bench/run.py --only server-profile --server transformers vllm
     .venv/bin/python bench/run.py --only demo --samples 24 --repeats 3
     .venv/bin/python bench/run.py --only neardup --docs 100000
     .venv/bin/python bench/run.py --only curation --rows 100000
@@ -147,15 +147,20 @@ def main() -> None:
         if args.only == "demo":
             return
     if args.only == "server-profile":
-        print(
-            f"Server benchmark's work: {args.samples} samples, {args.concurrency} in flight "
-            f"(medians of {args.repeats} runs of each schedule)"
-        )
-        server_profile.print_table(
-            server_profile.run(
-                FactoryHome.resolve(None).models, args.samples, args.concurrency, args.repeats
+        for server in args.server:
+            print(
+                f"\nServer benchmark's work on {SERVER_NAMES[server]}: {args.samples} samples, "
+                f"{args.concurrency} in flight (medians of {args.repeats} runs of each schedule)"
             )
-        )
+            server_profile.print_table(
+                server_profile.run(
+                    FactoryHome.resolve(None).models,
+                    args.samples,
+                    args.concurrency,
+                    args.repeats,
+                    server,
+                )
+            )
         return
     with tempfile.TemporaryDirectory(prefix="tessy-bench-") as tmp:
         models = build_bench_models(Path(tmp))

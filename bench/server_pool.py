@@ -39,10 +39,10 @@ from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.text_model import Continuation, GenerationFailed
 from tessy_factory.miniature.build import ensure_miniature
 
-# How each server kind is started on the model directories.
+# How each server kind is started on the model directories; each yields its `Server`s.
 SERVERS = {
-    "transformers": partial(transformers_server.serving, continuous_batching=True),
-    "vllm": vllm_server.serving,
+    "transformers": partial(transformers_server.running, continuous_batching=True),
+    "vllm": vllm_server.running,
 }
 GENERATION = GenerationConfig(max_total_tokens=512, answer_max_tokens=256)
 CHUNKS = {"teacher": 10, "student": 5}
@@ -199,8 +199,8 @@ def run(
     problems = build_problems(samples, 2026)
     jobs = [(problems[i].text, MODES[i % len(MODES)]) for i in range(samples)]
     dirs = [str(miniature / "teacher"), str(miniature / "student")]
-    with SERVERS[server](dirs) as (teacher_url, student_url):
-        urls = {"teacher": teacher_url, "student": student_url}
+    with SERVERS[server](dirs) as (teacher_server, student_server):
+        urls = {"teacher": teacher_server.url, "student": student_server.url}
         ours = served_writers(miniature, urls, CountingServedModel)
         theirs = served_writers(miniature, urls, LockStepModel)
         asyncio.run(coroutines(ours, jobs[:3], 3))  # warm the servers up

@@ -23,7 +23,6 @@ from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor
-from tessy_factory.engine.transformers_server import running
 from tessy_factory.miniature.build import ensure_miniature
 
 
@@ -92,17 +91,22 @@ def _cpu_s(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def _server_cpu_s(server: psutil.Process) -> float:
+    """CPU seconds of a server and of the processes it started (vLLM's engine core)."""
+    return sum(map(_cpu_s, [server, *server.children(recursive=True)]))
+
+
 def profiled(schedule, writers, jobs, concurrency, servers) -> dict[str, float]:
     """One run of `schedule` with its counters."""
     client, served = psutil.Process(), [psutil.Process(s.process.pid) for s in servers]
     for writer in writers.values():
         writer.model.tokens = 0
-    cpu_before = [_cpu_s(client), *map(_cpu_s, served)]
+    cpu_before = [_cpu_s(client), *map(_server_cpu_s, served)]
     with counting(Counters()) as counters:
         started = time.perf_counter()
         asyncio.run(schedule(writers, jobs, concurrency))
         ended = time.perf_counter()
-    cpu_after = [_cpu_s(client), *map(_cpu_s, served)]
+    cpu_after = [_cpu_s(client), *map(_server_cpu_s, served)]
     cpu = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
     return {
         "wall s": ended - started,
@@ -118,13 +122,15 @@ def profiled(schedule, writers, jobs, concurrency, servers) -> dict[str, float]:
     }
 
 
-def run(models_root: Path, samples: int, concurrency: int, repeats: int) -> dict:
+def run(
+    models_root: Path, samples: int, concurrency: int, repeats: int, server: str = "transformers"
+) -> dict:
     miniature = ensure_miniature(models_root)
     problems = build_problems(samples, 2026)
     modes = server_pool.MODES
     jobs = [(problems[i].text, modes[i % len(modes)]) for i in range(samples)]
     dirs = [str(miniature / "teacher"), str(miniature / "student")]
-    with running(dirs, continuous_batching=True) as servers:
+    with server_pool.SERVERS[server](dirs) as servers:
         urls = {"teacher": servers[0].url, "student": servers[1].url}
         ours = server_pool.served_writers(miniature, urls, server_pool.CountingServedModel)
         theirs = server_pool.served_writers(miniature, urls, server_pool.LockStepModel)
