@@ -78,6 +78,12 @@ def _command(python: str, model_dir: str, port: int, _threads: int) -> list[str]
         "127.0.0.1",
         "--port",
         str(port),
+        # No statistics computed at every engine step and no log line per request: the
+        # TESSY loop sends many short requests, and on a few shared cores both cost
+        # throughput (bench/run.py --only server, quiet, 7 runs each, back to back twice:
+        # coroutines 1,153 and 1,232 tokens/s with these, 1,113 and 1,033 without).
+        "--disable-log-stats",
+        "--disable-uvicorn-access-log",
     ]
 
 
@@ -87,10 +93,11 @@ def _environment(threads: int) -> dict[str, str]:
         # Not pinned to cores: the servers share the machine's with each other and the build.
         "VLLM_CPU_OMP_THREADS_BIND": "nobind",
         "OMP_NUM_THREADS": str(threads),
-        # The engine in the API server's process: one hop less per step, which on a few
-        # shared cores is most of a short request's time (measured with bench/run.py --only
-        # server: 278 tokens/s in the TESSY loop instead of 90, plain completions 1,129
-        # instead of 538).
+        # The model in the engine core's process, not in a worker process of its own (the
+        # engine core stays apart from the API server): one hop less per step, which on a
+        # few shared cores is most of a short request's time (measured with bench/run.py
+        # --only server: 278 tokens/s in the TESSY loop instead of 90, plain completions
+        # 1,129 instead of 538).
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
