@@ -26,6 +26,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine import transformers_server, vllm_server
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.loop import Writer, generate_sample
+from tessy_factory.engine.loopback import Server
 from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor
 from tessy_factory.engine.text_model import Continuation, GenerationFailed
@@ -182,6 +186,16 @@ async def plain_completions(writers, jobs: list[Job], concurrency: int) -> list[
     return await asyncio.gather(*(one(seed, prompt) for seed, (prompt, _) in enumerate(jobs)))
 
 
+@dataclass(frozen=True)
+class Schedules:
+    """The jobs, the running servers (teacher, student), and the writers of each schedule."""
+
+    jobs: list[Job]
+    servers: list[Server]
+    ours: dict[str, Writer]
+    theirs: dict[str, Writer]
+
+
 def timed(schedule, writers, jobs, concurrency) -> tuple[float, int, int]:
     """(seconds, tokens written, samples that succeeded)."""
     for writer in writers.values():
@@ -192,18 +206,27 @@ def timed(schedule, writers, jobs, concurrency) -> tuple[float, int, int]:
     return seconds, sum(w.model.tokens for w in writers.values()), sum(outcomes)
 
 
-def run(
-    models_root: Path, samples: int, concurrency: int, repeats: int, server: str = "transformers"
-) -> dict:
+@contextmanager
+def served_schedules(models_root: Path, samples: int, server: str) -> Iterator[Schedules]:
+    """The benchmark's jobs, the two servers started and warmed up, and the writers of each
+    schedule on them: what this benchmark and `server_profile` share."""
     miniature = ensure_miniature(models_root)
     problems = build_problems(samples, 2026)
     jobs = [(problems[i].text, MODES[i % len(MODES)]) for i in range(samples)]
     dirs = [str(miniature / "teacher"), str(miniature / "student")]
-    with SERVERS[server](dirs) as (teacher_server, student_server):
-        urls = {"teacher": teacher_server.url, "student": student_server.url}
+    with SERVERS[server](dirs) as servers:
+        urls = {"teacher": servers[0].url, "student": servers[1].url}
         ours = served_writers(miniature, urls, CountingServedModel)
         theirs = served_writers(miniature, urls, LockStepModel)
         asyncio.run(coroutines(ours, jobs[:3], 3))  # warm the servers up
+        yield Schedules(jobs, servers, ours, theirs)
+
+
+def run(
+    models_root: Path, samples: int, concurrency: int, repeats: int, server: str = "transformers"
+) -> dict:
+    with served_schedules(models_root, samples, server) as served:
+        jobs, ours, theirs = served.jobs, served.ours, served.theirs
         results = {"coroutines": [], "lock-step": [], "plain": []}
         for _ in range(repeats):
             results["lock-step"].append(timed(lock_step_pools, theirs, jobs, concurrency))

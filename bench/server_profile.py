@@ -19,11 +19,9 @@ from pathlib import Path
 import psutil
 import server_pool
 
-from tessy_factory.demo.problems import build_problems
 from tessy_factory.engine.batching import LabelBatcher
 from tessy_factory.engine.openai_model import OpenAIModel
 from tessy_factory.engine.predictor import BoundaryPredictor
-from tessy_factory.miniature.build import ensure_miniature
 
 
 class Counters:
@@ -125,21 +123,12 @@ def profiled(schedule, writers, jobs, concurrency, servers) -> dict[str, float]:
 def run(
     models_root: Path, samples: int, concurrency: int, repeats: int, server: str = "transformers"
 ) -> dict:
-    miniature = ensure_miniature(models_root)
-    problems = build_problems(samples, 2026)
-    modes = server_pool.MODES
-    jobs = [(problems[i].text, modes[i % len(modes)]) for i in range(samples)]
-    dirs = [str(miniature / "teacher"), str(miniature / "student")]
-    with server_pool.SERVERS[server](dirs) as servers:
-        urls = {"teacher": servers[0].url, "student": servers[1].url}
-        ours = server_pool.served_writers(miniature, urls, server_pool.CountingServedModel)
-        theirs = server_pool.served_writers(miniature, urls, server_pool.LockStepModel)
-        asyncio.run(server_pool.coroutines(ours, jobs[:3], 3))  # warm the servers up
+    with server_pool.served_schedules(models_root, samples, server) as served:
         results = defaultdict(list)
         for _ in range(repeats):
-            args = (jobs, concurrency, servers)
-            results["lock-step"].append(profiled(server_pool.lock_step_pools, theirs, *args))
-            results["coroutines"].append(profiled(server_pool.coroutines, ours, *args))
+            args = (served.jobs, concurrency, served.servers)
+            results["lock-step"].append(profiled(server_pool.lock_step_pools, served.theirs, *args))
+            results["coroutines"].append(profiled(server_pool.coroutines, served.ours, *args))
     return results
 
 
