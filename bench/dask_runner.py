@@ -80,9 +80,9 @@ def stages(run_id: str, config: BuildConfig, home: FactoryHome) -> dict[str, flo
 
 def timed_build(
     root: Path, models_root: Path, variant: tuple, prompts: int, shard_size: int
-) -> tuple[dict, dict]:
+) -> tuple[dict, tuple]:
     """Seconds of the runner's start, generation, verification and the three together;
-    and the bytes a dask run's shards send (`wire_bytes`)."""
+    and what `wire_bytes` measures the build's shards by (its database, slots and job)."""
     root.mkdir(parents=True)
     (root / "models").symlink_to(models_root, target_is_directory=True)
     home = FactoryHome.resolve(root)
@@ -104,8 +104,7 @@ def timed_build(
     with connect(home.database) as con:
         samples = con.execute("SELECT count(*) FROM generations WHERE status = 'ok'").fetchone()[0]
     times["samples"] = samples
-    job = ShardJob(run_id, config, str(home.models), {})
-    return times, wire_bytes(root, slots, job)
+    return times, (home.database, slots, ShardJob(run_id, config, str(home.models), {}))
 
 
 def run(
@@ -124,8 +123,9 @@ def run(
             order = runners if repeat % 2 == 0 else runners[::-1]
             for index, variant in enumerate(order):
                 root = Path(tmp) / f"{repeat}-{index}"
-                times, wire = timed_build(root, models_root, variant, prompts, shard_size)
+                times, built = timed_build(root, models_root, variant, prompts, shard_size)
                 results[variant[0]].append(times)
+        wire = wire_bytes(*built)
     medians = {
         runner: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for runner, runs in results.items()
@@ -147,13 +147,13 @@ def print_table(medians: dict) -> None:
             print(f"{dask} / {local}, {key.removesuffix(' s')}: {ratio:.2f}x ({ratio - 1:+.0%})")
 
 
-def wire_bytes(root: Path, slots: list, job: object) -> dict:
+def wire_bytes(database: Path, slots: list, job: object) -> dict:
     """Bytes a finished build's shards sent over the wire, pickled as Dask sends them: the
     job (config, paths), per sample the slot sent out and the generations row sent back,
     and per judged sample its (id, text, tests) out and its verdict row back."""
     import cloudpickle
 
-    with connect(FactoryHome.resolve(root).database) as con:
+    with connect(database) as con:
         rows = con.execute(WIRE_ROWS).fetchall()
         to_judge = con.execute(WIRE_JUDGED).fetchall()
         verdicts = con.execute("SELECT * FROM verdicts").fetchall()

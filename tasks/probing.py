@@ -125,7 +125,6 @@ def show_probe(key: ProbeKey, home: FactoryHome) -> str:
     home's reports of that build (markdown and HTML) gain the table, or have it replaced."""
     with connect(home.database) as con:
         table = probe_table(probe_rows(con, key.repo_id, key.version, key.probe_hash))
-        section = probe_markdown(con, key.repo_id)
         found = con.execute(
             sql("probe_release_run"), {"repo_id": key.repo_id, "version": key.version}
         ).fetchone()
@@ -134,6 +133,7 @@ def show_probe(key: ProbeKey, home: FactoryHome) -> str:
         run_id, location = found
         report, html = home.reports / f"{run_id}.md", html_path(home, run_id)
         if report.is_file():
+            section = probe_markdown(con, key.repo_id)
             report.write_text(
                 with_probe_section(report.read_text(encoding="utf-8"), section),
                 encoding="utf-8",

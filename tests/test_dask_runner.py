@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from config_file import config_file
 from flows.build import build_dataset
 from tessy_factory.config import BuildConfig
 from tessy_factory.db import connect
+from tessy_factory.engine.loopback import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 N_PROMPTS = 6
@@ -78,12 +78,6 @@ def test_a_local_cluster_build_writes_the_local_runners_rows(
     assert rows(home, "dask-1") == local_rows
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Cluster:
     """A `dask scheduler` and its `dask worker`s, each a process of its own (no nanny, so
     a killed worker stays dead and its shards must go to the other)."""
@@ -129,13 +123,15 @@ class Cluster:
 
     @staticmethod
     def _start(command: list, env: dict, log: Path) -> subprocess.Popen:
-        return subprocess.Popen(
-            [str(part) for part in command],
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO,
-        )
+        # The child keeps its own copy of the log's descriptor.
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [str(part) for part in command],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+            )
 
     def close(self) -> None:
         for process in reversed(self.processes):

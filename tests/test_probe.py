@@ -405,8 +405,6 @@ def test_a_version_is_read_back_from_the_hub(monkeypatch, tmp_path):
 @pytest.mark.parametrize("keep", [True, False])
 def test_a_checkpoint_is_kept_only_on_request(home, keep):
     from tessy_factory.probe.dataset import read_version
-    from tessy_factory.probe.problems import read_problems
-    from tessy_factory.probe.results import ProbeKey
     from tessy_factory.probe.runner import Evaluator, checkpoint_dir, run_mode
 
     config = probe_config(

@@ -39,11 +39,10 @@ class Version:
 def resolve_version(ref: DatasetRef, hub_root: Path) -> str:
     """The name of `ref`'s version (its newest for `latest`), its rows left unread;
     VersionNotFound naming the versions there are."""
-    token = os.environ.get(ref.token_env) if ref.target == "hub" else None
     if ref.target == "local":
         versions = local_hub.existing_versions(hub_root, ref.repo_id)
     else:
-        versions = list(hub.tag_commits(ref.repo_id, token))
+        versions = list(hub.tag_commits(ref.repo_id, _token(ref)))
     versions = sorted((v for v in versions if VERSION_PATTERN.match(v)), key=_order)
     version = versions[-1] if ref.version == LATEST and versions else ref.version
     if version not in versions:
@@ -54,10 +53,14 @@ def resolve_version(ref: DatasetRef, hub_root: Path) -> str:
     return version
 
 
+def _token(ref: DatasetRef) -> str | None:
+    """The Hub token from `ref.token_env`; None for the local hub or where it is unset."""
+    return os.environ.get(ref.token_env) if ref.target == "hub" else None
+
+
 def read_version(ref: DatasetRef, hub_root: Path) -> Version:
     """The rows of `ref`'s version (its newest for `latest`); VersionNotFound naming the
     versions there are."""
-    token = os.environ.get(ref.token_env) if ref.target == "hub" else None
     version = resolve_version(ref, hub_root)
     with tempfile.TemporaryDirectory(prefix="tessy-probe-") as scratch:
         if ref.target == "local":
@@ -65,7 +68,7 @@ def read_version(ref: DatasetRef, hub_root: Path) -> Version:
         else:
             # HfApi's, as publishing uses: it takes the endpoint ($HF_ENDPOINT) HfApi does.
             root = Path(
-                HfApi(token=token).snapshot_download(
+                HfApi(token=_token(ref)).snapshot_download(
                     ref.repo_id,
                     repo_type="dataset",
                     revision=version,

@@ -116,9 +116,14 @@ def probe_rows(
     return rows
 
 
+def probe_ks(rows: Sequence[dict]) -> list[str]:
+    """The k of every pass@k the probe rows report, in order."""
+    return sorted({k for row in rows for k in row["pass_at"]}, key=int)
+
+
 def probe_table(rows: Sequence[dict], *, versioned: bool = False) -> str:
     """The probe's table in markdown: one line per mode (and version)."""
-    ks = sorted({k for row in rows for k in row["pass_at"]}, key=int)
+    ks = probe_ks(rows)
     head = (["Version"] if versioned else []) + ["Student fine-tuned on", "Rows"]
     head += [f"pass@{k}" for k in ks]
     head += ["Phrases / 1k tokens", "Untrained student's NLL / token", "Loss by epoch"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from tessy_factory.curate.funnel import funnel
 from tessy_factory.curate.metrics_summary import metrics_by_mode, metrics_by_version
 from tessy_factory.curate.quality import Outcome
 from tessy_factory.db import sql
-from tessy_factory.probe.results import probe_rows
+from tessy_factory.probe.results import probe_ks, probe_rows
 from tessy_factory.report import ModeFigures, mode_figures, shared_config
 from tessy_factory.trace_format import THINK_CLOSE, THINK_OPEN
 
@@ -72,7 +72,7 @@ class ReportData:
     samples: list[Sample]
     # The downstream probes of the dataset's versions (`tessy probe`), per version the
     # latest probe whole.
-    probes: list[dict] = field(default_factory=list)
+    probes: list[dict]
 
     @property
     def repo_id(self) -> str:
@@ -81,7 +81,7 @@ class ReportData:
     @property
     def probe_ks(self) -> list[str]:
         """The k of every pass@k the probes report, in order."""
-        return sorted({k for probe in self.probes for k in probe["pass_at"]}, key=int)
+        return probe_ks(self.probes)
 
     @property
     def gate_failed(self) -> bool:
